@@ -35,7 +35,7 @@ function withRules<S extends z.ZodType>(schema: S, rules: Rule<z.output<S>>[]): 
   }) as unknown as S;
 }
 
-const DNS1123_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const DNS1123_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
 // host[:port][/path], optionally with an http(s) scheme as docker's own config files write it.
 const SERVER = '^(https?://)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/]*)?$';

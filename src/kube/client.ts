@@ -1,0 +1,214 @@
+// The one place that talks HTTP to the API server. It uses client-node for configuration,
+// authentication, TLS and watch streaming, and exchanges plain JSON: client-node's typed layer
+// turns timestamps into Dates and drops fields it does not know, while its Watch yields the wire
+// JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
+// the API reason and any Retry-After.
+import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { API_VERSION, GROUP, PLURAL, VERSION } from '../api/schema.ts';
+
+export interface Resource {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+const core = (plural: string, kind: string, namespaced = true): Resource => ({ group: '', version: 'v1', plural, kind, namespaced });
+
+export const RESOURCES = {
+  namespaces: core('namespaces', 'Namespace', false),
+  secrets: core('secrets', 'Secret'),
+  serviceAccounts: core('serviceaccounts', 'ServiceAccount'),
+  pods: core('pods', 'Pod'),
+  events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  registryCredentials: { group: GROUP, version: VERSION, plural: PLURAL, kind: 'RegistryCredential', namespaced: false },
+} satisfies Record<string, Resource>;
+
+export const REGISTRY_CREDENTIAL_API_VERSION = API_VERSION;
+
+export class KubeError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, reason: string, message: string, retryAfterSeconds?: number) {
+    super(message);
+    this.name = 'KubeError';
+    this.status = status;
+    this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof KubeError && e.status === 404;
+export const isConflict = (e: unknown) => e instanceof KubeError && e.status === 409;
+export const isAlreadyExists = (e: unknown) => e instanceof KubeError && e.status === 409 && e.reason === 'AlreadyExists';
+
+export type PatchType = 'merge' | 'json' | 'strategic';
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+};
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion?: string;
+  limit?: number;
+  continue?: string;
+}
+
+export interface ObjectList<T> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export type RequestObserver = (verb: string, resource: string, status: number) => void;
+
+export interface WatchHandle {
+  stop(): void;
+}
+
+export class KubeClient {
+  readonly config: KubeConfig;
+  private readonly server: string;
+  private readonly watcher: Watch;
+  private observer: RequestObserver | undefined;
+  private readonly fieldManager: string;
+
+  constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
+    const cluster = config.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.config = config;
+    this.server = cluster.server.replace(/\/$/, '');
+    this.watcher = new Watch(config);
+    this.fieldManager = fieldManager;
+  }
+
+  /** From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster, as kubectl does. */
+  static load(kubeconfigPath?: string): KubeClient {
+    const kc = new KubeConfig();
+    if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+    else kc.loadFromDefault();
+    return new KubeClient(kc);
+  }
+
+  /** Reports every response (for metrics); one observer at a time. */
+  observe(observer: RequestObserver): void {
+    this.observer = observer;
+  }
+
+  path(res: Resource, namespace?: string, name?: string, subresource?: string): string {
+    const base = res.group ? `/apis/${res.group}/${res.version}` : `/api/${res.version}`;
+    const ns = res.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    const tail = [name, subresource].filter((p): p is string => !!p).map(encodeURIComponent);
+    return [`${base}${ns}/${res.plural}`, ...tail].join('/');
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts: { body?: unknown; contentType?: string; query?: Record<string, string | number | undefined>; resource?: string } = {},
+  ): Promise<T> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
+    await this.config.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: 'application/json' };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+    }
+    const response = await fetch(url, {
+      method,
+      headers,
+      body,
+      dispatcher: ctx.getDispatcher(),
+      signal: AbortSignal.timeout(30_000),
+    });
+    this.observer?.(method, opts.resource ?? '', response.status);
+    const text = await response.text();
+    if (!response.ok) throw toKubeError(response.status, text, response.headers.get('retry-after'));
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  get<T>(res: Resource, namespace: string | undefined, name: string): Promise<T> {
+    return this.request<T>('GET', this.path(res, namespace, name), { resource: res.plural });
+  }
+
+  list<T>(res: Resource, namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    return this.request<ObjectList<T>>('GET', this.path(res, namespace), { query: { ...opts }, resource: res.plural });
+  }
+
+  create<T>(res: Resource, namespace: string | undefined, body: unknown): Promise<T> {
+    return this.request<T>('POST', this.path(res, namespace), {
+      body: withTypeMeta(res, body),
+      query: { fieldManager: this.fieldManager },
+      resource: res.plural,
+    });
+  }
+
+  /** PUT; the body's metadata.resourceVersion makes it conditional. */
+  replace<T>(res: Resource, namespace: string | undefined, name: string, body: unknown, subresource?: string): Promise<T> {
+    return this.request<T>('PUT', this.path(res, namespace, name, subresource), {
+      body: withTypeMeta(res, body),
+      query: { fieldManager: this.fieldManager },
+      resource: res.plural,
+    });
+  }
+
+  patch<T>(res: Resource, namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge', subresource?: string): Promise<T> {
+    return this.request<T>('PATCH', this.path(res, namespace, name, subresource), {
+      body: patch,
+      contentType: PATCH_CONTENT_TYPE[type],
+      query: { fieldManager: this.fieldManager },
+      resource: res.plural,
+    });
+  }
+
+  /** DELETE; a uid/resourceVersion precondition makes it safe against a newer object of the same name. */
+  async delete(res: Resource, namespace: string | undefined, name: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<void> {
+    await this.request('DELETE', this.path(res, namespace, name), {
+      body: preconditions ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions } : undefined,
+      resource: res.plural,
+    });
+  }
+
+  /**
+   * Streams watch events until the server closes the stream, an error occurs, or no byte arrives
+   * for client-node's inactivity timeout (which is how a half-open connection is noticed).
+   */
+  async watch(
+    res: Resource,
+    namespace: string | undefined,
+    opts: ListOptions & { timeoutSeconds?: number; allowWatchBookmarks?: boolean },
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle> {
+    const controller = await this.watcher.watch(this.path(res, namespace), { ...opts }, onEvent, onDone);
+    return { stop: () => controller.abort() };
+  }
+}
+
+function withTypeMeta(res: Resource, body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  return { apiVersion: res.group ? `${res.group}/${res.version}` : res.version, kind: res.kind, ...body };
+}
+
+function toKubeError(status: number, text: string, retryAfter: string | null): KubeError {
+  let reason = '';
+  let message = `HTTP ${status}`;
+  try {
+    const parsed = JSON.parse(text) as { reason?: string; message?: string };
+    reason = parsed.reason ?? '';
+    if (parsed.message) message = parsed.message;
+  } catch {
+    // not a Status object; the HTTP status says enough
+  }
+  const seconds = retryAfter !== null ? Number(retryAfter) : NaN;
+  return new KubeError(status, reason, message, Number.isFinite(seconds) ? seconds : undefined);
+}
