@@ -96,6 +96,14 @@ export class KubeClient {
     return new KubeClient(kc);
   }
 
+  /**
+   * How long a watch may stay silent before it is cut and resumed. client-node keeps this in a
+   * private field with no setter (30 s); it is the only way it detects a half-open connection.
+   */
+  setWatchInactivityTimeout(ms: number): void {
+    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ms;
+  }
+
   /** Reports every response (for metrics); one observer at a time. */
   observe(observer: RequestObserver): void {
     this.observer = observer;

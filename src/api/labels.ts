@@ -1,0 +1,16 @@
+// Names the operator writes onto objects. Changing one is a breaking change for running clusters.
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'regcred-operator';
+/** On every Secret we manage: the RegistryCredential it belongs to. */
+export const CREDENTIAL_LABEL = 'regcred.dev/credential';
+/** On every Secret we manage: hash of the rendered config, for people and for drift checks. */
+export const HASH_ANNOTATION = 'regcred.dev/credential-hash';
+/**
+ * On ServiceAccounts we patched: the imagePullSecrets entries we added (comma-separated), so that
+ * we only ever remove our own entries and never one a person or another tool put there.
+ */
+export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
+/** `regcred.dev/ignore=true` on a Namespace or ServiceAccount opts it out of every RegistryCredential. */
+export const IGNORE_LABEL = 'regcred.dev/ignore';
+export const FINALIZER = 'regcred.dev/cleanup';
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;

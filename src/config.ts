@@ -1,0 +1,93 @@
+// Command-line flags, validated with zod so a bad flag fails at start with a clear message.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+const duration = z
+  .string()
+  .regex(/^\d+(\.\d+)?(ms|s|m)$/, 'must be a duration such as 500ms, 15s or 2m')
+  .transform((v) => {
+    const n = parseFloat(v);
+    return v.endsWith('ms') ? n : v.endsWith('m') ? n * 60_000 : n * 1000;
+  });
+
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$|^0$/, 'must be [host]:port, or 0 to disable');
+
+export const flagsSchema = z.object({
+  kubeconfig: z.string().optional(),
+  'credentials-namespace': z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').optional(),
+  concurrency: z.coerce.number().int().min(1).max(64).default(4),
+  'max-concurrent-writes': z.coerce.number().int().min(1).max(256).default(10),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  'metrics-bind-address': address.default(':8080'),
+  'health-probe-bind-address': address.default(':8081'),
+  'leader-elect': z.boolean().default(false),
+  'leader-election-namespace': z.string().optional(),
+  'leader-election-id': z.string().default('regcred-operator-leader'),
+  'lease-duration': duration.default(15_000),
+  'renew-deadline': duration.default(10_000),
+  'retry-period': duration.default(2_000),
+  'watch-inactivity-timeout': duration.default(30_000),
+  'watch-stale-limit': duration.default(120_000),
+  'queue-stall-limit': duration.default(300_000),
+  'shutdown-timeout': duration.default(20_000),
+});
+
+export type Flags = z.output<typeof flagsSchema> & { credentialsNamespace: string };
+
+export const HELP = `regcred-operator: renders RegistryCredentials into pull secrets in every matching namespace.
+
+Usage: regcred-operator [flags]
+
+  --kubeconfig PATH                 kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --credentials-namespace NAME      namespace holding the source Secrets
+                                    (default: the operator's own namespace, else regcred-system)
+  --concurrency N                   RegistryCredentials reconciled at once (default 4)
+  --max-concurrent-writes N         writes in flight within one reconcile (default 10)
+  --log-level LEVEL                 trace|debug|info|warn|error|fatal|silent (default info)
+  --metrics-bind-address ADDR       Prometheus metrics, [host]:port or 0 (default :8080)
+  --health-probe-bind-address ADDR  /healthz and /readyz, [host]:port or 0 (default :8081)
+  --leader-elect                    elect a leader through a Lease; only the leader writes
+  --leader-election-namespace NAME  namespace of the Lease (default: the credentials namespace)
+  --leader-election-id NAME         name of the Lease (default regcred-operator-leader)
+  --lease-duration D                (default 15s)
+  --renew-deadline D                (default 10s)
+  --retry-period D                  (default 2s)
+  --watch-inactivity-timeout D      a watch silent this long is reconnected (default 30s)
+  --watch-stale-limit D             /healthz fails when a cache saw no life for this long (default 2m)
+  --queue-stall-limit D             /healthz fails when a queued key waited this long (default 5m)
+  --shutdown-timeout D              how long SIGTERM waits for reconciles in flight (default 20s)
+  --help                            this text
+`;
+
+function defaultCredentialsNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'regcred-system';
+  }
+}
+
+export type ParseResult = { ok: true; flags: Flags } | { ok: false; help: true } | { ok: false; help: false; message: string };
+
+export function parseFlags(argv: string[]): ParseResult {
+  let values: Record<string, unknown>;
+  try {
+    const keys = Object.keys(flagsSchema.shape);
+    const options = Object.fromEntries(keys.map((k) => [k, { type: k === 'leader-elect' ? 'boolean' : 'string' } as const]));
+    values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    return { ok: false, help: false, message: (err as Error).message };
+  }
+  if (values.help) return { ok: false, help: true };
+  const parsed = flagsSchema.safeParse(values);
+  if (!parsed.success) {
+    return { ok: false, help: false, message: parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n') };
+  }
+  return { ok: true, flags: { ...parsed.data, credentialsNamespace: parsed.data['credentials-namespace'] ?? defaultCredentialsNamespace() } };
+}

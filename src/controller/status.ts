@@ -1,0 +1,125 @@
+// Status and Events from the outcome of one reconcile: pure functions. The previous status is the
+// memory: an Event is recorded only when the status it describes changes, so restarts and repeated
+// reconciles never repeat one.
+import { MAX_FAILURES, type Condition, type Failure, type RegistryCredentialStatus } from '../api/schema.ts';
+import { canonicalJson, type ShadowedRegistry } from './dockerconfig.ts';
+
+export type Outcome =
+  | { kind: 'invalidSpec'; message: string }
+  | { kind: 'sourceFailure'; reason: 'SourceNotFound' | 'InvalidSource'; message: string }
+  | {
+      kind: 'applied';
+      matched: number;
+      synced: number;
+      patched: number;
+      failures: Failure[];
+      hash: string;
+      shadowed: ShadowedRegistry[];
+      /** How many writes this reconcile made. */
+      writes: number;
+    };
+
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  note: string;
+}
+
+/** metav1.Time: RFC 3339 with whole seconds. */
+export function kubeTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function readyCondition(outcome: Outcome, generation: number, now: string): Condition {
+  const base = { type: 'Ready', observedGeneration: generation, lastTransitionTime: now };
+  switch (outcome.kind) {
+    case 'invalidSpec':
+      return { ...base, status: 'False', reason: 'InvalidSpec', message: outcome.message };
+    case 'sourceFailure':
+      return { ...base, status: 'False', reason: outcome.reason, message: `${outcome.message}; Secrets already in place are left as they are` };
+    case 'applied': {
+      const shadowed = outcome.shadowed.map((s) => `${s.ignoredFrom} also names ${s.registry}; ${s.keptFrom} is used`).join('; ');
+      const suffix = shadowed ? `; ${shadowed}` : '';
+      if (outcome.failures.length === 0) {
+        return { ...base, status: 'True', reason: 'Synced', message: `${outcome.synced} of ${outcome.matched} matched namespaces synced${suffix}` };
+      }
+      return {
+        ...base,
+        status: 'False',
+        reason: 'PartiallySynced',
+        message: `${outcome.failures.length} of ${outcome.matched} matched namespaces failed (see status.failures)${suffix}`,
+      };
+    }
+  }
+}
+
+/** Replaces a condition, keeping lastTransitionTime unless its status flips. */
+export function setCondition(conditions: Condition[] | undefined, next: Condition): Condition[] {
+  const prev = conditions?.find((c) => c.type === next.type);
+  const merged = prev && prev.status === next.status ? { ...next, lastTransitionTime: prev.lastTransitionTime } : next;
+  return [...(conditions ?? []).filter((c) => c.type !== next.type), merged];
+}
+
+export function nextStatus(prev: RegistryCredentialStatus | undefined, generation: number, outcome: Outcome, now: Date): RegistryCredentialStatus {
+  const t = kubeTime(now);
+  const conditions = setCondition(prev?.conditions, readyCondition(outcome, generation, t));
+  const next: RegistryCredentialStatus = {
+    observedGeneration: generation,
+    conditions,
+    namespaces: prev?.namespaces ?? { matched: 0, synced: 0, failed: 0 },
+    serviceAccounts: prev?.serviceAccounts ?? { patched: 0 },
+    failures: prev?.failures ?? [],
+    ...(prev?.credentialHash ? { credentialHash: prev.credentialHash } : {}),
+    ...(prev?.lastSyncTime ? { lastSyncTime: prev.lastSyncTime } : {}),
+    ...(prev?.lastRotationTime ? { lastRotationTime: prev.lastRotationTime } : {}),
+  };
+  if (outcome.kind !== 'applied') return next;
+
+  next.namespaces = { matched: outcome.matched, synced: outcome.synced, failed: outcome.failures.length };
+  next.serviceAccounts = { patched: outcome.patched };
+  next.failures = [...outcome.failures].sort((a, b) => (a.namespace < b.namespace ? -1 : 1)).slice(0, MAX_FAILURES);
+  if (prev?.credentialHash && prev.credentialHash !== outcome.hash) next.lastRotationTime = t;
+  next.credentialHash = outcome.hash;
+  // lastSyncTime moves only when something happened, so a converged object is never rewritten.
+  if (outcome.writes > 0 || statusChanged(prev, next) || !next.lastSyncTime) next.lastSyncTime = t;
+  return next;
+}
+
+export function statusChanged(prev: RegistryCredentialStatus | undefined, next: RegistryCredentialStatus): boolean {
+  const strip = (s: RegistryCredentialStatus | undefined) => {
+    if (!s) return undefined;
+    const { lastSyncTime: _ignored, ...rest } = s;
+    return rest;
+  };
+  return canonicalJson(strip(prev)) !== canonicalJson(strip(next));
+}
+
+/** Events worth recording for the change from `prev` to `next`. */
+export function eventsFor(prev: RegistryCredentialStatus | undefined, next: RegistryCredentialStatus): EventSpec[] {
+  const events: EventSpec[] = [];
+  const before = prev?.conditions?.find((c) => c.type === 'Ready');
+  const after = next.conditions?.find((c) => c.type === 'Ready');
+  if (!after) return events;
+  const readyChanged = before?.reason !== after.reason || before?.message !== after.message;
+
+  if (['InvalidSpec', 'SourceNotFound', 'InvalidSource'].includes(after.reason) && readyChanged) {
+    events.push({ type: 'Warning', reason: after.reason, note: after.message });
+  }
+  if (prev?.credentialHash && next.credentialHash && prev.credentialHash !== next.credentialHash) {
+    events.push({ type: 'Normal', reason: 'Rotated', note: `credentials changed (${next.credentialHash.slice(0, 19)}…); ${next.namespaces?.synced ?? 0} namespaces updated` });
+  }
+  const countsChanged = canonicalJson(prev?.namespaces) !== canonicalJson(next.namespaces) || canonicalJson(prev?.serviceAccounts) !== canonicalJson(next.serviceAccounts);
+  if ((after.reason === 'Synced' || after.reason === 'PartiallySynced') && (countsChanged || readyChanged)) {
+    const n = next.namespaces!;
+    events.push({
+      type: 'Normal',
+      reason: 'Synced',
+      note: `${n.synced} of ${n.matched} namespaces synced, ${n.failed} failed, ${next.serviceAccounts?.patched ?? 0} ServiceAccounts patched`,
+    });
+  }
+  const known = new Set((prev?.failures ?? []).map((f) => `${f.namespace}/${f.reason}`));
+  for (const f of next.failures ?? []) {
+    if (!known.has(`${f.namespace}/${f.reason}`)) events.push({ type: 'Warning', reason: f.reason, note: `${f.namespace}: ${f.message}` });
+  }
+  return events;
+}

@@ -1,0 +1,56 @@
+// Watches Secrets by name across all namespaces (field selector metadata.name=X), one informer per
+// name in use. This is how the operator sees Secrets it does not manage but whose name it wants —
+// to report a conflict, and to take over once the other Secret is gone — without caching every
+// Secret in the cluster.
+import type { Logger } from 'pino';
+import { RESOURCES, type KubeClient } from './client.ts';
+import { Informer } from './informer.ts';
+import type { Secret } from './objects.ts';
+
+export class NamedSecrets {
+  private readonly informers = new Map<string, Informer<Secret>>();
+  private readonly client: KubeClient;
+  private readonly log: Logger;
+  private readonly onChange: (name: string) => void;
+
+  constructor(client: KubeClient, log: Logger, onChange: (name: string) => void) {
+    this.client = client;
+    this.log = log;
+    this.onChange = onChange;
+  }
+
+  /** Starts watching `name` if needed and waits until its cache is filled. */
+  async ensure(name: string): Promise<Informer<Secret>> {
+    let informer = this.informers.get(name);
+    if (!informer) {
+      informer = new Informer<Secret>(this.client, RESOURCES.secrets, this.log, { fieldSelector: `metadata.name=${name}` });
+      informer.on(() => this.onChange(name));
+      this.informers.set(name, informer);
+      informer.start();
+    }
+    await informer.waitForSync();
+    return informer;
+  }
+
+  get(namespace: string, name: string): Secret | undefined {
+    return this.informers.get(name)?.get(namespace, name);
+  }
+
+  /** Stops watching names no RegistryCredential uses any more. */
+  retain(names: Set<string>): void {
+    for (const [name, informer] of this.informers) {
+      if (names.has(name)) continue;
+      informer.stop();
+      this.informers.delete(name);
+    }
+  }
+
+  all(): Informer<Secret>[] {
+    return [...this.informers.values()];
+  }
+
+  stop(): void {
+    for (const i of this.informers.values()) i.stop();
+    this.informers.clear();
+  }
+}

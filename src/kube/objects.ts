@@ -1,0 +1,32 @@
+// The shapes of the Kubernetes objects the operator reads, as plain wire JSON.
+import type { ObjectMeta } from '../api/schema.ts';
+
+export interface KubeObject {
+  metadata: ObjectMeta;
+}
+
+export interface Namespace extends KubeObject {
+  status?: { phase?: string };
+}
+
+export interface LocalObjectReference {
+  name?: string;
+}
+
+export interface ServiceAccount extends KubeObject {
+  imagePullSecrets?: LocalObjectReference[];
+}
+
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  immutable?: boolean;
+}
+
+export function objectKey(o: KubeObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+}
+
+export function isTerminating(o: KubeObject & { status?: { phase?: string } }): boolean {
+  return !!o.metadata.deletionTimestamp || o.status?.phase === 'Terminating';
+}
