@@ -8,8 +8,6 @@ import { describe } from '../kube/informer.ts';
 import type { EventSpec } from './status.ts';
 
 export const REPORTING_CONTROLLER = 'regcred.dev/regcred-operator';
-// Events about cluster-scoped objects live in the default namespace, as kubectl expects.
-const EVENT_NAMESPACE = 'default';
 
 /** MicroTime: RFC 3339 with microseconds, as the events API requires. */
 export function microTime(d: Date): string {
@@ -20,18 +18,22 @@ export class EventRecorder {
   private readonly client: KubeClient;
   private readonly log: Logger;
   private readonly instance: string;
+  // Events about the cluster-scoped RegistryCredentials are kept in the operator's own namespace,
+  // so its RBAC for events is a Role there, not a ClusterRole. `kubectl describe` finds them anyway.
+  private readonly namespace: string;
 
-  constructor(client: KubeClient, log: Logger, instance = process.env.POD_NAME ?? hostname()) {
+  constructor(client: KubeClient, log: Logger, namespace: string, instance = process.env.POD_NAME ?? hostname()) {
     this.client = client;
     this.log = log;
+    this.namespace = namespace;
     this.instance = instance;
   }
 
   async record(rc: RegistryCredential, event: EventSpec): Promise<void> {
     const now = new Date();
     try {
-      await this.client.create(RESOURCES.events, EVENT_NAMESPACE, {
-        metadata: { generateName: `${rc.metadata.name}-`, namespace: EVENT_NAMESPACE },
+      await this.client.create(RESOURCES.events, this.namespace, {
+        metadata: { generateName: `${rc.metadata.name}-`, namespace: this.namespace },
         eventTime: microTime(now),
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: this.instance,
