@@ -8,6 +8,8 @@ import { describe } from '../kube/informer.ts';
 import type { EventSpec } from './status.ts';
 
 export const REPORTING_CONTROLLER = 'regcred.dev/regcred-operator';
+// The API server requires Events about cluster-scoped objects to live in the default namespace.
+export const EVENT_NAMESPACE = 'default';
 
 /** MicroTime: RFC 3339 with microseconds, as the events API requires. */
 export function microTime(d: Date): string {
@@ -18,11 +20,9 @@ export class EventRecorder {
   private readonly client: KubeClient;
   private readonly log: Logger;
   private readonly instance: string;
-  // Events about the cluster-scoped RegistryCredentials are kept in the operator's own namespace,
-  // so its RBAC for events is a Role there, not a ClusterRole. `kubectl describe` finds them anyway.
   private readonly namespace: string;
 
-  constructor(client: KubeClient, log: Logger, namespace: string, instance = process.env.POD_NAME ?? hostname()) {
+  constructor(client: KubeClient, log: Logger, namespace = EVENT_NAMESPACE, instance = process.env.POD_NAME ?? hostname()) {
     this.client = client;
     this.log = log;
     this.namespace = namespace;

@@ -14,8 +14,6 @@ export interface OperatorOptions {
   credentialsNamespace: string;
   concurrency: number;
   maxConcurrentWrites: number;
-  /** Where Events are recorded; default the credentials namespace (the operator's own). */
-  eventNamespace?: string;
 }
 
 export class Operator {
@@ -47,7 +45,7 @@ export class Operator {
     this.caches = createCaches(client, log, options.credentialsNamespace, (key) => {
       if (this.working) this.queue.add(key);
     });
-    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log, options.eventNamespace ?? options.credentialsNamespace), log, options);
+    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, options);
     metrics?.bind({
       queueDepth: () => this.queue.depth,
       managedSecrets: () => this.caches.managedSecrets.size,
