@@ -224,7 +224,8 @@ export class Informer<T extends KubeObject> {
         .then((handle) => {
           this.watch = handle;
           if (settled || this.stopped) handle.stop();
-          this.lastActivity = Date.now();
+          // Only an accepted stream counts as life; a failed connect has already settled.
+          else this.lastActivity = Date.now();
         }, finish);
     });
   }

@@ -34,8 +34,19 @@ export class ControlPlane {
   private readonly children: ChildProcess[];
   private readonly detached: boolean;
   private readonly onExit: () => void;
+  /** Restarts kube-apiserver with the same flags and waits until it is ready again. */
+  readonly restartApiServer: () => Promise<void>;
 
-  private constructor(dir: string, kubeconfigPath: string, server: string, binDir: string, children: ChildProcess[], detached: boolean) {
+  private constructor(
+    dir: string,
+    kubeconfigPath: string,
+    server: string,
+    binDir: string,
+    children: ChildProcess[],
+    detached: boolean,
+    restartApiServer: () => Promise<void>,
+  ) {
+    this.restartApiServer = restartApiServer;
     this.dir = dir;
     this.kubeconfigPath = kubeconfigPath;
     this.server = server;
@@ -93,7 +104,7 @@ export class ControlPlane {
 
       const server = `https://127.0.0.1:${apiPort}`;
       log(`control plane: starting kube-apiserver on ${server}`);
-      const apiserver = run('kube-apiserver', [
+      const apiserverArgs = [
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
         '--bind-address=127.0.0.1',
         '--advertise-address=127.0.0.1',
@@ -112,14 +123,24 @@ export class ControlPlane {
         '--allow-privileged=true',
         '--profiling=false',
         '--v=1',
-      ]);
+      ];
+      let apiserverProcess = run('kube-apiserver', apiserverArgs);
       const adminKubeconfig = join(dir, 'admin.kubeconfig');
       writeKubeconfig(adminKubeconfig, server, pki);
-      const dispatcher = new Agent({
-        connect: { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) },
-      });
-      const api = async (path: string) => fetch(`${server}${path}`, { dispatcher });
-      await waitFor('kube-apiserver', apiserver, dir, async () => (await api('/readyz')).ok);
+      // A client of its own for readiness probes, closed after each use so nothing keeps the process alive.
+      const api = async (path: string) => {
+        const dispatcher = new Agent({
+          connect: { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) },
+        });
+        try {
+          const response = await fetch(`${server}${path}`, { dispatcher });
+          await response.arrayBuffer();
+          return response;
+        } finally {
+          await dispatcher.close();
+        }
+      };
+      await waitFor('kube-apiserver', apiserverProcess, dir, async () => (await api('/readyz')).ok);
 
       log('control plane: starting kube-controller-manager');
       const kcm = run('kube-controller-manager', [
@@ -133,7 +154,6 @@ export class ControlPlane {
         '--v=1',
       ]);
       await waitFor('the default ServiceAccount', kcm, dir, async () => (await api('/api/v1/namespaces/default/serviceaccounts/default')).ok);
-      await dispatcher.close();
 
       const kubeconfigPath = resolve(options.kubeconfigPath ?? adminKubeconfig);
       if (kubeconfigPath !== adminKubeconfig) {
@@ -141,7 +161,18 @@ export class ControlPlane {
         writeKubeconfig(kubeconfigPath, server, pki);
       }
       log(`control plane: ready at ${server} (logs in ${dir})`);
-      return new ControlPlane(dir, kubeconfigPath, server, binDir, children, detached);
+      const restartApiServer = async () => {
+        const old = children.find((c) => c === apiserverProcess);
+        if (old && old.exitCode === null) {
+          const exited = new Promise((r) => old.once('exit', r));
+          old.kill('SIGKILL');
+          await exited;
+        }
+        children.splice(children.indexOf(apiserverProcess), 1);
+        apiserverProcess = run('kube-apiserver', apiserverArgs);
+        await waitFor('kube-apiserver', apiserverProcess, dir, async () => (await api('/readyz')).ok);
+      };
+      return new ControlPlane(dir, kubeconfigPath, server, binDir, children, detached, restartApiServer);
     } catch (err) {
       for (const c of children) c.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,9 @@ import { createNamespace, eventually, testClient, uniqueName } from './cluster.t
 import { OperatorProcess, leakForms } from './operator.ts';
 
 export class Scenario {
-  readonly client: KubeClient = testClient();
+  readonly client: KubeClient;
+  /** Kubeconfig the operator runs with; default the admin one of the run's control plane. */
+  operatorKubeconfig: string | undefined;
   readonly credentialsNamespace: string;
   readonly id: string;
   operator: OperatorProcess | undefined;
@@ -18,7 +20,8 @@ export class Scenario {
   private readonly credentials = new Set<string>();
   private readonly operatorLogs: string[] = [];
 
-  constructor(prefix: string) {
+  constructor(prefix: string, client: KubeClient = testClient()) {
+    this.client = client;
     this.id = uniqueName(prefix);
     this.credentialsNamespace = `${this.id}-creds`;
   }
@@ -30,7 +33,11 @@ export class Scenario {
   }
 
   async startOperator(args: string[] = []): Promise<OperatorProcess> {
-    this.operator = await OperatorProcess.start({ credentialsNamespace: this.credentialsNamespace, args });
+    this.operator = await OperatorProcess.start({
+      credentialsNamespace: this.credentialsNamespace,
+      args,
+      ...(this.operatorKubeconfig ? { kubeconfig: this.operatorKubeconfig } : {}),
+    });
     return this.operator;
   }
 

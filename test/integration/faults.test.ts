@@ -1,0 +1,74 @@
+// Faults on a control plane of this file's own: the API server dies and comes back, and the
+// connection goes silent without closing. The operator's caches must recover by themselves and
+// /healthz must say when they cannot.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeClient, RESOURCES } from '../../src/kube/client.ts';
+import { ControlPlane } from '../controlplane/controlplane.ts';
+import { eventually } from '../support/cluster.ts';
+import { FreezableProxy } from '../support/proxy.ts';
+import { Scenario } from '../support/scenario.ts';
+
+let cp: ControlPlane;
+let proxy: FreezableProxy;
+let s: Scenario;
+
+const registries = [{ server: 'registry.acme.io', username: 'registry-user', passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }];
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ log: () => undefined });
+  execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', 'crds/regcred.dev_registrycredentials.yaml'], { stdio: 'ignore' });
+  execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'wait', '--for=condition=Established', 'crd/registrycredentials.regcred.dev'], { stdio: 'ignore' });
+  proxy = await FreezableProxy.start(cp.server);
+  const viaProxy = JSON.parse(readFileSync(cp.kubeconfigPath, 'utf8'));
+  viaProxy.clusters[0].cluster.server = `https://127.0.0.1:${proxy.port}`;
+  const path = join(cp.dir, 'via-proxy.kubeconfig');
+  writeFileSync(path, JSON.stringify(viaProxy));
+  s = new Scenario('fault', KubeClient.load(cp.kubeconfigPath));
+  s.operatorKubeconfig = path;
+  await s.setup(['--watch-inactivity-timeout', '2s', '--watch-stale-limit', '6s']);
+  await s.sourceSecret('pw', { password: s.password() });
+  await s.credential(`${s.id}-rc`, { secretName: 'fault', registries, namespaces: { include: [`${s.id}-*`] } });
+});
+
+afterAll(async () => {
+  proxy?.thaw();
+  await s?.teardown();
+  await proxy?.stop();
+  await cp?.stop();
+});
+
+const healthz = async () => {
+  const res = await fetch(`http://127.0.0.1:${s.operator!.healthPort}/healthz`);
+  return { status: res.status, body: await res.text() };
+};
+
+describe('faults', () => {
+  it('recovers its watches after the API server is killed and restarted', async () => {
+    const before = await s.namespace('before-restart');
+    await s.secretEventually(before, 'fault');
+    await cp.restartApiServer();
+    const after = await s.namespace('after-restart');
+    await s.secretEventually(after, 'fault', () => true, 60_000);
+    expect(s.operator!.exited).toBe(false);
+  });
+
+  it('notices a silent connection: /healthz fails while it lasts, and the change made meanwhile lands after', async () => {
+    await eventually('healthy', async () => (await healthz()).status === 200);
+    proxy.freeze();
+    const during = await s.namespace('during-freeze');
+    const unhealthy = await eventually('/healthz to fail', async () => {
+      const h = await healthz();
+      return h.status === 503 ? h : undefined;
+    }, 30_000);
+    expect(unhealthy.body).toContain('silent');
+    expect(await s.getSecret(during, 'fault').then(() => true, () => false)).toBe(false);
+
+    proxy.thaw();
+    await s.secretEventually(during, 'fault', () => true, 60_000);
+    await eventually('healthy again', async () => (await healthz()).status === 200, 30_000);
+    expect((await s.client.get(RESOURCES.namespaces, undefined, during))).toBeDefined();
+  });
+});
