@@ -15,9 +15,10 @@ const duration = z
 
 const address = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$|^0$/, 'must be [host]:port, or 0 to disable');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$|^0$/, 'must be [host]:port, or 0 to disable')
+  .refine((v) => !/:\d+$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0 to 65535');
 
-export const flagsSchema = z.object({
+const flagShape = {
   kubeconfig: z.string().optional(),
   'credentials-namespace': z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').optional(),
   concurrency: z.coerce.number().int().min(1).max(64).default(4),
@@ -35,6 +36,19 @@ export const flagsSchema = z.object({
   'watch-stale-limit': duration.default(120_000),
   'queue-stall-limit': duration.default(300_000),
   'shutdown-timeout': duration.default(20_000),
+};
+
+export const flagsSchema = z.object(flagShape).superRefine((f, ctx) => {
+  // client-go's rules: otherwise a leader could still write after a standby has taken the lease.
+  // Zod runs this even when a field failed (it then holds the raw string); compare parsed ones only.
+  const timings = [f['lease-duration'], f['renew-deadline'], f['retry-period']];
+  if (!timings.every((v) => typeof v === 'number')) return;
+  if (f['lease-duration'] <= f['renew-deadline']) {
+    ctx.addIssue({ code: 'custom', path: ['lease-duration'], message: 'must be longer than --renew-deadline' });
+  }
+  if (f['renew-deadline'] <= 1.2 * f['retry-period']) {
+    ctx.addIssue({ code: 'custom', path: ['renew-deadline'], message: 'must be longer than 1.2 × --retry-period' });
+  }
 });
 
 export type Flags = z.output<typeof flagsSchema> & { credentialsNamespace: string };
@@ -78,7 +92,7 @@ export type ParseResult = { ok: true; flags: Flags } | { ok: false; help: true }
 export function parseFlags(argv: string[]): ParseResult {
   let values: Record<string, unknown>;
   try {
-    const keys = Object.keys(flagsSchema.shape);
+    const keys = Object.keys(flagShape);
     const options = Object.fromEntries(keys.map((k) => [k, { type: k === 'leader-elect' ? 'boolean' : 'string' } as const]));
     values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
   } catch (err) {

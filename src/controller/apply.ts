@@ -56,7 +56,9 @@ export class Applier {
           await before;
           if (action.kind === 'addEntry' && failedNamespaces.has(action.namespace)) return;
           try {
-            result.writes += await this.execute(action, credential);
+            // Not `writes += await …`: that reads the counter before the await and loses concurrent increments.
+            const made = await this.execute(action, credential);
+            result.writes += made;
           } catch (err) {
             failedNamespaces.add(action.namespace);
             if (action.kind === 'addEntry') result.failedServiceAccounts.add(`${action.namespace}/${action.serviceAccount}`);

@@ -134,7 +134,10 @@ export class Reconciler {
       if (applied.failures.length) throw new RetryableFailure(`cleanup of ${applied.failures.length} namespaces failed: ${applied.failures[0]!.message}`);
     } else {
       // Retain: the Secrets stay, so they must stop pointing at their owner or garbage collection takes them.
-      for (const secret of managed) writes += await this.releaseSecret(secret, rc.metadata.uid!);
+      for (const secret of managed) {
+        const made = await this.releaseSecret(secret, rc.metadata.uid!);
+        writes += made;
+      }
     }
     try {
       await this.setFinalizers(rc, (rc.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
