@@ -91,6 +91,15 @@ export class OperatorProcess {
   }
 }
 
+/**
+ * Remembers a password's leak forms for the suite-wide check in global teardown, which reads every
+ * operator log of the run: a password of one test file must not show up in another's logs either.
+ */
+export function recordLeakForms(forms: string[]): void {
+  mkdirSync(LOG_DIR, { recursive: true });
+  appendFileSync(join(LOG_DIR, 'leak-forms.txt'), forms.map((f) => `${f}\n`).join(''));
+}
+
 /** Every way a secret could leak into a log: as is, in base64, and inside a basic-auth pair. */
 export function leakForms(username: string, password: string): string[] {
   const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -7,7 +7,7 @@ import { RESOURCES } from '../../src/kube/client.ts';
 import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import type { RegistryCredential } from '../../src/api/schema.ts';
 import { createNamespace, eventually, testClient, uniqueName } from './cluster.ts';
-import { OperatorProcess, leakForms } from './operator.ts';
+import { OperatorProcess, leakForms, recordLeakForms } from './operator.ts';
 
 export class Scenario {
   readonly client: KubeClient;
@@ -52,6 +52,7 @@ export class Scenario {
   password(username = 'registry-user'): string {
     const pw = `pw-${randomBytes(12).toString('hex')}`;
     this.secrets.push([username, pw]);
+    recordLeakForms(leakForms(username, pw));
     return pw;
   }
 

@@ -1,0 +1,218 @@
+// config/default on the real API server: it applies cleanly (server-side, beside the CRD the global
+// set-up installed), its RBAC lets the ServiceAccount make exactly the operator's calls, and the
+// operator, running with that ServiceAccount's token, brings a RegistryCredential to Ready without a
+// single refused request. No kubelet runs here, so the Deployment's pods never start; nothing waits
+// for them. Everything applied is deleted afterwards, except the CRD that other tests use.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { RESOURCES } from '../../src/kube/client.ts';
+import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
+import type { RegistryCredential } from '../../src/api/schema.ts';
+import { createNamespace, eventually, kubectl, testClient, uniqueName } from '../support/cluster.ts';
+import { OperatorProcess } from '../support/operator.ts';
+
+const NAMESPACE = 'regcred-system';
+const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:regcred-operator`;
+const CRD = 'registrycredentials.regcred.dev';
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+}
+
+const client = testClient();
+const id = uniqueName('pkg');
+const workDir = mkdtempSync(join(tmpdir(), 'regcred-packaging-'));
+let rendered: K8sObject[] = [];
+let operator: OperatorProcess | undefined;
+const credentials: string[] = [];
+const namespaces: string[] = [];
+
+/** `kubectl auth can-i` as the operator's ServiceAccount; it exits 1 for "no". */
+function canI(...args: string[]): boolean {
+  try {
+    return kubectl('auth', 'can-i', `--as=${SERVICE_ACCOUNT}`, ...args).trim() === 'yes';
+  } catch (err) {
+    const out = String((err as { stdout?: string }).stdout ?? '').trim();
+    if (out === 'no') return false;
+    throw err;
+  }
+}
+
+/** A kubeconfig for the same API server that authenticates with a token of the operator's ServiceAccount. */
+function serviceAccountKubeconfig(): string {
+  const admin = JSON.parse(kubectl('config', 'view', '--raw', '--minify', '-o', 'json')) as {
+    clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
+  };
+  const token = kubectl('create', 'token', 'regcred-operator', '-n', NAMESPACE, '--duration=1h').trim();
+  const path = join(workDir, 'kubeconfig');
+  writeFileSync(path, stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: admin.clusters[0]!.cluster }],
+    users: [{ name: 'regcred-operator', user: { token } }],
+    contexts: [{ name: 'regcred-operator', context: { cluster: 'test', user: 'regcred-operator' } }],
+    'current-context': 'regcred-operator',
+  }));
+  return path;
+}
+
+beforeAll(() => {
+  rendered = parseAllDocuments(execFileSync(inject('kubectl'), ['kustomize', 'config/default'], { encoding: 'utf8' }))
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+});
+
+afterAll(async () => {
+  for (const name of credentials) await client.delete(RESOURCES.registryCredentials, undefined, name).catch(() => undefined);
+  if (operator) {
+    await eventually('RegistryCredentials to be gone', async () => {
+      for (const name of credentials) if (await client.get(RESOURCES.registryCredentials, undefined, name).then(() => true, () => false)) return false;
+      return true;
+    }, 60_000).catch((err: unknown) => console.error(String(err)));
+    await operator.stop();
+  }
+  for (const ns of namespaces) await client.delete(RESOURCES.namespaces, undefined, ns).catch(() => undefined);
+  // What `make undeploy` runs: everything config/default created except the CRD, which carries no
+  // app.kubernetes.io/name label. The namespace goes with its contents.
+  if (rendered.length) {
+    kubectl('delete', '--ignore-not-found', '--wait=true', '--timeout=120s', '-k', 'config/default', '-l', 'app.kubernetes.io/name=regcred-operator');
+    expect(kubectl('get', `crd/${CRD}`, '-o', 'name').trim()).toBe(`customresourcedefinition.apiextensions.k8s.io/${CRD}`);
+    expect(kubectl('get', 'clusterrole,clusterrolebinding', '-l', 'app.kubernetes.io/name=regcred-operator', '-o', 'name').trim()).toBe('');
+  }
+  rmSync(workDir, { recursive: true, force: true });
+}, 240_000);
+
+describe('config/default on the API server', () => {
+  it('applies cleanly with server-side apply, twice, beside the CRD the set-up installed', () => {
+    expect(rendered.map((o) => o.kind)).toContain('CustomResourceDefinition');
+    const first = kubectl('apply', '--server-side', '--field-manager=regcred-packaging-test', '-k', 'config/default');
+    expect(first.trim().split('\n')).toHaveLength(rendered.length);
+    const second = kubectl('apply', '--server-side', '--field-manager=regcred-packaging-test', '-k', 'config/default');
+    expect(second.trim().split('\n')).toHaveLength(rendered.length);
+
+    for (const o of rendered) {
+      const args = ['get', `${o.kind}/${o.metadata.name}`, '-o', 'name'];
+      if (o.metadata.namespace) args.push('-n', o.metadata.namespace);
+      expect(kubectl(...args).trim(), `${o.kind} ${o.metadata.name}`).not.toBe('');
+    }
+    const kinds = rendered.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(kinds).toEqual(expect.arrayContaining([
+      'Deployment/regcred-operator',
+      'ServiceAccount/regcred-operator',
+      'ClusterRole/regcred-operator',
+      'ClusterRoleBinding/regcred-operator',
+      'Role/regcred-operator-leader-election',
+      'RoleBinding/regcred-operator-leader-election',
+      'Role/regcred-operator-events',
+      'RoleBinding/regcred-operator-events',
+      `CustomResourceDefinition/${CRD}`,
+    ]));
+    const deployment = JSON.parse(kubectl('get', 'deployment/regcred-operator', '-n', NAMESPACE, '-o', 'json')) as {
+      spec: { replicas: number; template: { spec: { serviceAccountName: string; containers: Array<{ image: string; args: string[] }> } } };
+    };
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.template.spec.serviceAccountName).toBe('regcred-operator');
+    expect(deployment.spec.template.spec.containers[0]?.image).toBe('regcred-operator:latest');
+    expect(deployment.spec.template.spec.containers[0]?.args).toContain('--leader-elect');
+    const established = kubectl('get', `crd/${CRD}`, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}');
+    expect(established).toBe('True');
+  });
+
+  it('lets the ServiceAccount make exactly the calls the operator makes', () => {
+    const allowed: string[][] = [
+      ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'registrycredentials.regcred.dev']),
+      ['patch', 'registrycredentials.regcred.dev', '--subresource=status'],
+      ...['get', 'list', 'watch'].map((v) => [v, 'namespaces']),
+      ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'serviceaccounts', '-n', 'default']),
+      ...['list', 'watch'].map((v) => [v, 'secrets', '--all-namespaces']),
+      ...['get', 'create', 'update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', 'default']),
+      ['create', 'events.events.k8s.io', '-n', 'default'],
+      ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
+    ];
+    const denied: string[][] = [
+      ['create', 'registrycredentials.regcred.dev'],
+      ['update', 'registrycredentials.regcred.dev'],
+      ['delete', 'registrycredentials.regcred.dev'],
+      ['update', 'registrycredentials.regcred.dev', '--subresource=status'],
+      ['create', 'namespaces'],
+      ['patch', 'namespaces'],
+      ['create', 'serviceaccounts', '-n', 'default'],
+      ['update', 'serviceaccounts', '-n', 'default'],
+      ['delete', 'serviceaccounts', '-n', 'default'],
+      ['deletecollection', 'secrets', '-n', 'default'],
+      ['create', 'events.events.k8s.io', '-n', NAMESPACE],
+      ['create', 'events.events.k8s.io', '-n', 'kube-system'],
+      ['update', 'events.events.k8s.io', '-n', 'default'],
+      ['create', 'events', '-n', 'default'],
+      ['get', 'leases.coordination.k8s.io', '-n', 'default'],
+      ['update', 'leases.coordination.k8s.io', '-n', 'kube-system'],
+      ['delete', 'leases.coordination.k8s.io', '-n', NAMESPACE],
+      ['list', 'configmaps', '--all-namespaces'],
+      ['list', 'pods', '-n', NAMESPACE],
+      ['create', 'clusterrolebindings'],
+      ['update', 'customresourcedefinitions'],
+    ];
+    expect(allowed.filter((a) => !canI(...a)).map((a) => a.join(' '))).toEqual([]);
+    expect(denied.filter((a) => canI(...a)).map((a) => a.join(' '))).toEqual([]);
+  });
+
+  it('is enough for the operator: with the ServiceAccount token it leads, renders and records, refused nothing', async () => {
+    operator = await OperatorProcess.start({
+      credentialsNamespace: NAMESPACE,
+      kubeconfig: serviceAccountKubeconfig(),
+      args: ['--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s'],
+    });
+    await operator.waitForLog('became leader', 30_000);
+
+    await client.create(RESOURCES.secrets, NAMESPACE, {
+      metadata: { name: `${id}-password` },
+      type: 'Opaque',
+      data: { password: Buffer.from(`pw-${id}`).toString('base64') },
+    });
+    const target = `${id}-app`;
+    namespaces.push(target);
+    await createNamespace(client, target);
+    const name = `${id}-cred`;
+    credentials.push(name);
+    await client.create(RESOURCES.registryCredentials, undefined, {
+      metadata: { name },
+      spec: {
+        secretName: 'regcred',
+        namespaces: { include: [`${id}-*`] },
+        registries: [{ server: 'private-registry.io', username: 'registry-user', passwordFrom: { secretKeyRef: { name: `${id}-password`, key: 'password' } } }],
+      },
+    });
+
+    const ready = await eventually(`RegistryCredential ${name} to be ready`, async () => {
+      const rc = await client.get<RegistryCredential>(RESOURCES.registryCredentials, undefined, name);
+      const condition = rc.status?.conditions?.find((c) => c.type === 'Ready');
+      return condition?.status === 'True' && rc.status?.observedGeneration === rc.metadata.generation ? rc : undefined;
+    }, 60_000);
+    expect(ready.status?.namespaces).toEqual({ matched: 1, synced: 1, failed: 0 });
+    const secret = await client.get<Secret>(RESOURCES.secrets, target, 'regcred');
+    expect(secret.type).toBe('kubernetes.io/dockerconfigjson');
+    const sa = await eventually('the default ServiceAccount entry', async () => {
+      const s = await client.get<ServiceAccount>(RESOURCES.serviceAccounts, target, 'default');
+      return s.imagePullSecrets?.some((e) => e.name === 'regcred') ? s : undefined;
+    });
+    expect(sa.imagePullSecrets).toContainEqual({ name: 'regcred' });
+
+    const lease = JSON.parse(kubectl('get', 'lease/regcred-operator-leader', '-n', NAMESPACE, '-o', 'json')) as { spec: { holderIdentity?: string } };
+    expect(lease.spec.holderIdentity).toBeTruthy();
+    // Events about cluster-scoped objects are kept in `default`.
+    await eventually(`an Event about ${name}`, async () => {
+      const events = await client.list(RESOURCES.events, 'default', { fieldSelector: `regarding.name=${name}` });
+      return events.items.length > 0;
+    });
+
+    const logs = operator.logs();
+    expect(logs).not.toContain('"status":403');
+    expect(logs).not.toContain('could not record event');
+    expect(logs).not.toContain(`pw-${id}`);
+  });
+});
