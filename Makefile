@@ -19,7 +19,7 @@ KUBECTL = $$(cat .cluster/kubectl-path)
 VITEST := node_modules/.bin/vitest
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        cluster-up cluster-down kubectl dev run build lint-dockerfile helm install uninstall deploy undeploy \
+        cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm install uninstall deploy undeploy \
         docker-build kind-e2e
 
 help:
@@ -56,7 +56,8 @@ typecheck: deps
 lint: deps lint-dockerfile
 	node_modules/.bin/eslint .
 
-test-unit: deps
+# test/unit/chart.test.ts renders the chart with helm and config/ with kubectl: both built and cached first.
+test-unit: deps controlplane helm
 	$(VITEST) run --project unit
 
 test-integration: deps controlplane
@@ -96,6 +97,9 @@ dev: cluster-up
 	@echo
 	node src/main.ts --kubeconfig $(KUBECONFIG) --credentials-namespace regcred-system \
 	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
+
+bench: deps controlplane
+	node scripts/bench.ts $(ARGS)
 
 run: deps
 	node src/main.ts --kubeconfig $(KUBECONFIG) $(ARGS)
@@ -138,10 +142,10 @@ uninstall: .cluster/kubectl-path
 deploy: .cluster/kubectl-path
 	$(KUBECTL) kustomize config/default | sed 's|image: regcred-operator:latest$$|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
 
-# Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential).
+# Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential):
+# every object of config/default but the CRD carries the label app.kubernetes.io/name=regcred-operator.
 undeploy: .cluster/kubectl-path
-	$(KUBECTL) delete --ignore-not-found -k config/manager
-	$(KUBECTL) delete --ignore-not-found -k config/rbac
+	$(KUBECTL) delete --ignore-not-found -k config/default -l app.kubernetes.io/name=regcred-operator
 
 docker-build:
 	$(DOCKER) build -t $(IMG) .
@@ -160,5 +164,5 @@ kind-e2e: .cluster/kubectl-path docker-build
 	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) apply -f config/samples/private-registry.yaml
 	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) wait --for=condition=Ready regcred/private-registry --timeout=120s
 	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get secret regcred
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get serviceaccount default -o jsonpath='{.imagePullSecrets}' | grep -q '"regcred"'
+	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get serviceaccount default -o jsonpath='{.imagePullSecrets}' | grep '"regcred"' >/dev/null
 	@echo "kind-e2e passed on cluster $(KIND_CLUSTER)"

@@ -1,7 +1,11 @@
 import { stringify } from 'yaml';
 import { buildCrd } from './crd.ts';
 
-export const CRD_PATHS = ['crds/regcred.dev_registrycredentials.yaml'];
+export const CRD_PATHS = [
+  'crds/regcred.dev_registrycredentials.yaml',
+  'config/crd/bases/regcred.dev_registrycredentials.yaml',
+  'charts/regcred-operator/crds/regcred.dev_registrycredentials.yaml',
+];
 
 /** The generated CRD as YAML, for every path that carries it. */
 export function crdManifestFiles(): Array<[string, string]> {

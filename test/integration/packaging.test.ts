@@ -125,9 +125,9 @@ describe('config/default on the API server', () => {
 
   it('lets the ServiceAccount make exactly the calls the operator makes', () => {
     const allowed: string[][] = [
-      ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'registrycredentials.regcred.dev']),
+      ...['list', 'watch', 'patch'].map((v) => [v, 'registrycredentials.regcred.dev']),
       ['patch', 'registrycredentials.regcred.dev', '--subresource=status'],
-      ...['get', 'list', 'watch'].map((v) => [v, 'namespaces']),
+      ...['list', 'watch'].map((v) => [v, 'namespaces']),
       ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'serviceaccounts', '-n', 'default']),
       ...['list', 'watch'].map((v) => [v, 'secrets', '--all-namespaces']),
       ...['get', 'create', 'update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', 'default']),
@@ -135,6 +135,8 @@ describe('config/default on the API server', () => {
       ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
     ];
     const denied: string[][] = [
+      ['get', 'registrycredentials.regcred.dev'],
+      ['get', 'namespaces'],
       ['create', 'registrycredentials.regcred.dev'],
       ['update', 'registrycredentials.regcred.dev'],
       ['delete', 'registrycredentials.regcred.dev'],

@@ -110,7 +110,7 @@ describe('crash in the middle of a fan-out', () => {
     expect(partial).toBeLessThan(count);
 
     await s.startOperator();
-    const ready = await s.readyEventually(name, (r) => r.status?.namespaces?.synced === count, 120_000);
+    const ready = await s.readyEventually(name, (r) => r.status?.namespaces?.synced === count && r.status?.serviceAccounts?.patched === count, 120_000);
     expect(ready.status?.namespaces).toEqual({ matched: count, synced: count, failed: 0 });
     const secrets = await managed();
     expect(secrets).toHaveLength(count);

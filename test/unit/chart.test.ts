@@ -115,9 +115,9 @@ describe('config/default', () => {
 
     const clusterRules = find(objects, 'ClusterRole', 'regcred-operator').rules as Rule[];
     expect(clusterRules).toEqual([
-      { apiGroups: ['regcred.dev'], resources: ['registrycredentials'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['regcred.dev'], resources: ['registrycredentials'], verbs: ['list', 'watch', 'patch'] },
       { apiGroups: ['regcred.dev'], resources: ['registrycredentials/status'], verbs: ['patch'] },
-      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
     ]);

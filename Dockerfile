@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# Build: TypeScript to dist/, then keep only the production dependencies.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build && npm prune --omit=dev
+
+# Run: distroless Node 24 (Debian 12), no shell, no package manager, user nonroot (65532).
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules/ node_modules/
+COPY --from=build /app/dist/ dist/
+# The image's nonroot user, numerically, so runAsNonRoot can be checked without /etc/passwd.
+USER 65532:65532
+EXPOSE 8080 8081
+# The image's entrypoint is node itself.
+CMD ["dist/main.js"]
