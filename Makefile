@@ -19,7 +19,7 @@ KUBECTL = $$(cat .cluster/kubectl-path)
 VITEST := node_modules/.bin/vitest
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm install uninstall deploy undeploy \
+        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm install uninstall deploy undeploy \
         docker-build kind-e2e
 
 help:
@@ -63,7 +63,11 @@ test-unit: deps controlplane helm
 test-integration: deps controlplane
 	$(VITEST) run --project integration
 
-test: lint typecheck check-manifests test-unit test-integration
+# The end-to-end suite with the operator running as config/rbac's ServiceAccount (make kind-e2e runs it on kind).
+test-e2e: deps controlplane
+	node test/e2e/run-local.ts
+
+test: lint typecheck check-manifests test-unit test-integration test-e2e
 
 build: deps
 	node_modules/.bin/tsc -p tsconfig.build.json
@@ -98,7 +102,7 @@ dev: cluster-up
 	node src/main.ts --kubeconfig $(KUBECONFIG) --credentials-namespace regcred-system \
 	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
 
-bench: deps controlplane
+bench: build controlplane
 	node scripts/bench.ts $(ARGS)
 
 run: deps
@@ -150,19 +154,17 @@ undeploy: .cluster/kubectl-path
 docker-build:
 	$(DOCKER) build -t $(IMG) .
 
-# End to end on a kind cluster (needs Docker and kind): build and load the image, deploy, wait for the
-# rollout and a leader, then check that the sample RegistryCredential becomes Ready and its Secret
-# and ServiceAccount entry appear. The cluster is kept; delete it with: kind delete cluster --name $(KIND_CLUSTER)
-kind-e2e: .cluster/kubectl-path docker-build
-	$(KIND) get clusters | grep -x '$(KIND_CLUSTER)' >/dev/null || $(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG) --wait 120s
-	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
-	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER)
-	$(MAKE) --no-print-directory deploy KUBECONFIG=$(KIND_KUBECONFIG) IMG=$(IMG)
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) wait --for=condition=Established crd/registrycredentials.regcred.dev --timeout=60s
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n regcred-system rollout status deployment/regcred-operator --timeout=180s
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n regcred-system wait --for=jsonpath='{.spec.holderIdentity}' lease/regcred-operator-leader --timeout=60s
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) apply -f config/samples/private-registry.yaml
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) wait --for=condition=Ready regcred/private-registry --timeout=120s
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get secret regcred
-	KUBECONFIG=$(KIND_KUBECONFIG) $(KUBECTL) -n default get serviceaccount default -o jsonpath='{.imagePullSecrets}' | grep '"regcred"' >/dev/null
-	@echo "kind-e2e passed on cluster $(KIND_CLUSTER)"
+# End to end on a kind cluster (needs Docker and kind): create the cluster, build and load the image,
+# deploy config/default, wait for the rollout and a leader, run the same e2e suite as make test-e2e
+# through KUBECONFIG, and delete the cluster whatever the outcome.
+kind-e2e: deps .cluster/kubectl-path docker-build
+	@set -e; trap '$(KIND) delete cluster --name $(KIND_CLUSTER) >/dev/null 2>&1 || true' EXIT; \
+	$(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG) --wait 120s; \
+	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER); \
+	$(MAKE) --no-print-directory deploy KUBECONFIG=$(KIND_KUBECONFIG) IMG=$(IMG); \
+	export KUBECONFIG=$(KIND_KUBECONFIG); \
+	$(KUBECTL) wait --for=condition=Established crd/registrycredentials.regcred.dev --timeout=60s; \
+	$(KUBECTL) -n regcred-system rollout status deployment/regcred-operator --timeout=180s; \
+	$(KUBECTL) -n regcred-system wait --for=jsonpath='{.spec.holderIdentity}' lease/regcred-operator-leader --timeout=60s; \
+	$(VITEST) run --project e2e; \
+	echo "kind-e2e passed"

@@ -20,6 +20,16 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      {
+        // Against a cluster where the operator already runs, through $KUBECONFIG: make e2e, make kind-e2e.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -5,6 +5,7 @@
 //   node scripts/bench.ts [N ...]        default: 100 1000
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import PQueue from 'p-queue';
 import { RESOURCES, KubeClient } from '../src/kube/client.ts';
 import type { RegistryCredential } from '../src/api/schema.ts';
@@ -21,6 +22,14 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 async function createNamespaces(client: KubeClient, prefix: string, n: number): Promise<string[]> {
@@ -48,13 +57,16 @@ async function floor(client: KubeClient, n: number): Promise<number> {
   return performance.now() - start;
 }
 
-async function converge(client: KubeClient, kubeconfig: string, n: number): Promise<{ ms: number; rssMiB: number }> {
+async function converge(client: KubeClient, kubeconfig: string, n: number): Promise<{ ms: number; rssMiB: number; heapMiB: number }> {
   const prefix = `op${n}`;
   await createNamespaces(client, prefix, n);
   await client.create(RESOURCES.namespaces, undefined, { metadata: { name: `${prefix}-creds` } }).catch(() => undefined);
   await client.create(RESOURCES.secrets, `${prefix}-creds`, { metadata: { name: 'pw' }, data: { password: Buffer.from('bench-password').toString('base64') } });
-  const op = spawn(process.execPath, ['src/main.ts', '--kubeconfig', kubeconfig, '--credentials-namespace', `${prefix}-creds`,
-    '--metrics-bind-address', '0', '--health-probe-bind-address', '0', '--log-level', 'warn', '--max-concurrent-writes', String(WRITES)], { stdio: 'inherit' });
+  const metricsPort = await freePort();
+  // The built artifact, as it runs in production (make bench builds it first).
+  const op = spawn(process.execPath, ['dist/main.js', '--kubeconfig', kubeconfig, '--credentials-namespace', `${prefix}-creds`,
+    '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', 'warn',
+    '--max-concurrent-writes', String(WRITES)], { stdio: 'inherit' });
   try {
     // Give the operator its caches first: the figure is the reconcile, not the process start.
     await new Promise((r) => setTimeout(r, 1500));
@@ -76,7 +88,9 @@ async function converge(client: KubeClient, kubeconfig: string, n: number): Prom
     const ms = performance.now() - start;
     const status = readFileSync(`/proc/${op.pid}/status`, 'utf8');
     const rssKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { ms, rssMiB: rssKiB / 1024 };
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const heap = Number(/^regcred_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    return { ms, rssMiB: rssKiB / 1024, heapMiB: heap / 1024 / 1024 };
   } finally {
     op.kill('SIGTERM');
   }
@@ -90,8 +104,11 @@ try {
   const rows: string[] = [];
   for (const n of sizes.length ? sizes : [100, 1000]) {
     const floorMs = await floor(client, n);
-    const { ms, rssMiB } = await converge(client, cp.kubeconfigPath, n);
-    rows.push(`${String(n).padStart(6)} namespaces: converged in ${(ms / 1000).toFixed(2)} s; API server floor for the same ${2 * n} writes ${(floorMs / 1000).toFixed(2)} s (${(ms / floorMs).toFixed(2)}x); operator peak RSS ${rssMiB.toFixed(0)} MiB`);
+    const { ms, rssMiB, heapMiB } = await converge(client, cp.kubeconfigPath, n);
+    rows.push(
+      `${String(n).padStart(6)} namespaces: converged in ${(ms / 1000).toFixed(2)} s; API server floor for the same ${2 * n} writes ` +
+        `${(floorMs / 1000).toFixed(2)} s (${(ms / floorMs).toFixed(2)}x); operator heap used ${heapMiB.toFixed(0)} MiB, peak RSS ${rssMiB.toFixed(0)} MiB`,
+    );
     console.log(rows.at(-1));
   }
   console.log(`\nbench (max-concurrent-writes=${WRITES}, Kubernetes ${JSON.parse(execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'version', '-o', 'json'], { encoding: 'utf8' })).serverVersion.gitVersion}):\n${rows.join('\n')}`);
