@@ -2,10 +2,10 @@
 // in a cluster: config/rbac applied, its ServiceAccount's token, leader election, namespace
 // regcred-system. The same suite runs against kind in make kind-e2e.
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient } from '../../src/kube/client.ts';
 import { ControlPlane } from '../controlplane/controlplane.ts';
+import { writeServiceAccountKubeconfig } from '../support/identity.ts';
 
 const cp = await ControlPlane.start();
 let code: number | undefined;
@@ -17,14 +17,7 @@ try {
   kubectl('create', 'namespace', 'regcred-system');
   kubectl('apply', '--server-side', '-k', 'config/rbac');
   const client = KubeClient.load(cp.kubeconfigPath);
-  const token = await client.request<{ status: { token: string } }>('POST', '/api/v1/namespaces/regcred-system/serviceaccounts/regcred-operator/token', {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  const config = JSON.parse(readFileSync(cp.kubeconfigPath, 'utf8'));
-  config.users = [{ name: 'regcred-operator', user: { token: token.status.token } }];
-  config.contexts[0].context.user = 'regcred-operator';
-  const operatorKubeconfig = join(cp.dir, 'operator.kubeconfig');
-  writeFileSync(operatorKubeconfig, JSON.stringify(config), { mode: 0o600 });
+  const operatorKubeconfig = await writeServiceAccountKubeconfig(client, cp.kubeconfigPath, 'regcred-system', 'regcred-operator', join(cp.dir, 'operator.kubeconfig'));
 
   const op = spawn(process.execPath, ['src/main.ts', '--kubeconfig', operatorKubeconfig, '--leader-elect',
     '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'], {

@@ -4,16 +4,17 @@
 // single refused request. No kubelet runs here, so the Deployment's pods never start; nothing waits
 // for them. Everything applied is deleted afterwards, except the CRD that other tests use.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import type { RegistryCredential } from '../../src/api/schema.ts';
 import { createNamespace, eventually, kubectl, testClient, uniqueName } from '../support/cluster.ts';
 import { OperatorProcess } from '../support/operator.ts';
+import { writeServiceAccountKubeconfig } from '../support/identity.ts';
 
 const NAMESPACE = 'regcred-system';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:regcred-operator`;
@@ -41,24 +42,6 @@ function canI(...args: string[]): boolean {
     if (out === 'no') return false;
     throw err;
   }
-}
-
-/** A kubeconfig for the same API server that authenticates with a token of the operator's ServiceAccount. */
-function serviceAccountKubeconfig(): string {
-  const admin = JSON.parse(kubectl('config', 'view', '--raw', '--minify', '-o', 'json')) as {
-    clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
-  };
-  const token = kubectl('create', 'token', 'regcred-operator', '-n', NAMESPACE, '--duration=1h').trim();
-  const path = join(workDir, 'kubeconfig');
-  writeFileSync(path, stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: admin.clusters[0]!.cluster }],
-    users: [{ name: 'regcred-operator', user: { token } }],
-    contexts: [{ name: 'regcred-operator', context: { cluster: 'test', user: 'regcred-operator' } }],
-    'current-context': 'regcred-operator',
-  }));
-  return path;
 }
 
 beforeAll(() => {
@@ -166,7 +149,7 @@ describe('config/default on the API server', () => {
   it('is enough for the operator: with the ServiceAccount token it leads, renders and records, refused nothing', async () => {
     operator = await OperatorProcess.start({
       credentialsNamespace: NAMESPACE,
-      kubeconfig: serviceAccountKubeconfig(),
+      kubeconfig: await writeServiceAccountKubeconfig(testClient(), inject('kubeconfig'), NAMESPACE, 'regcred-operator', join(workDir, 'kubeconfig')),
       args: ['--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s'],
     });
     await operator.waitForLog('became leader', 30_000);

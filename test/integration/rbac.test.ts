@@ -1,12 +1,13 @@
 // The shipped RBAC is the least that works: the operator, running as config/rbac's ServiceAccount
 // (a real token from the TokenRequest API), passes the core scenario; with any single rule removed
 // from its roles, the scenario fails.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { RESOURCES, type KubeClient } from '../../src/kube/client.ts';
 import { eventually, kubectl } from '../support/cluster.ts';
+import { writeServiceAccountKubeconfig } from '../support/identity.ts';
 import { LOG_DIR, OperatorProcess } from '../support/operator.ts';
 import { Scenario } from '../support/scenario.ts';
 
@@ -60,15 +61,8 @@ beforeAll(async () => {
     if (o.kind === 'ServiceAccount') await s.client.create(RESOURCES.serviceAccounts, home, { metadata: { name: o.metadata.name } });
     else await put(s.client, o);
   }
-  const token = await s.client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${home}/serviceaccounts/regcred-operator/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  const config = JSON.parse(readFileSync(inject('kubeconfig'), 'utf8'));
-  config.users = [{ name: 'regcred-operator', user: { token: token.status.token } }];
-  config.contexts[0].context.user = 'regcred-operator';
   mkdirSync(LOG_DIR, { recursive: true });
-  tokenKubeconfig = join(LOG_DIR, `${s.id}.kubeconfig`);
-  writeFileSync(tokenKubeconfig, JSON.stringify(config), { mode: 0o600 });
+  tokenKubeconfig = await writeServiceAccountKubeconfig(s.client, inject('kubeconfig'), home, 'regcred-operator', join(LOG_DIR, `${s.id}.kubeconfig`));
 });
 
 afterAll(async () => {
