@@ -38,8 +38,8 @@ async function createNamespaces(client: KubeClient, prefix: string, n: number): 
   await Promise.all(names.map((name) => q.add(() => client.create(RESOURCES.namespaces, undefined, { metadata: { name, labels: { bench: prefix } } }))));
   // Wait for the controller manager's default ServiceAccounts so both runs patch the same objects.
   await waitFor(async () => {
-    const sas = await client.list(RESOURCES.serviceAccounts, undefined, { fieldSelector: 'metadata.name=default' });
-    return sas.items.length >= n ? true : undefined;
+    const sas = await client.list<{ metadata: { namespace: string } }>(RESOURCES.serviceAccounts, undefined, { fieldSelector: 'metadata.name=default' });
+    return sas.items.filter((sa) => sa.metadata.namespace.startsWith(`${prefix}-`)).length >= n ? true : undefined;
   }, 300_000);
   return names;
 }
@@ -65,7 +65,7 @@ async function converge(client: KubeClient, kubeconfig: string, n: number): Prom
   const metricsPort = await freePort();
   // The built artifact, as it runs in production (make bench builds it first).
   const op = spawn(process.execPath, ['dist/main.js', '--kubeconfig', kubeconfig, '--credentials-namespace', `${prefix}-creds`,
-    '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', 'warn',
+    '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn',
     '--max-concurrent-writes', String(WRITES)], { stdio: 'inherit' });
   try {
     // Give the operator its caches first: the figure is the reconcile, not the process start.

@@ -67,7 +67,7 @@ export function desiredSecret(credential: CredentialView, namespace: string, ren
       ],
     },
     type: DOCKERCONFIGJSON,
-    data: { '.dockerconfigjson': rendered.bytes.toString('base64') },
+    data: { '.dockerconfigjson': rendered.encoded },
   };
 }
 

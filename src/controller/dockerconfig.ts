@@ -95,6 +95,8 @@ export interface ShadowedRegistry {
 
 export interface RenderedConfig {
   bytes: Buffer;
+  /** The bytes in base64, as a Secret's data holds them. */
+  encoded: string;
   hash: string;
   registries: string[];
   shadowed: ShadowedRegistry[];
@@ -117,7 +119,7 @@ export function renderDockerConfig(entries: ResolvedEntry[]): RenderedConfig {
     }
   }
   const bytes = Buffer.from(canonicalJson({ auths: merged }), 'utf8');
-  return { bytes, hash: hashBytes(bytes), registries: Object.keys(merged).sort(), shadowed };
+  return { bytes, encoded: bytes.toString('base64'), hash: hashBytes(bytes), registries: Object.keys(merged).sort(), shadowed };
 }
 
 function sameAuth(a: AuthEntry, b: AuthEntry): boolean {

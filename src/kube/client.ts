@@ -4,8 +4,8 @@
 // JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
 // the API reason and any Retry-After.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
-import { fetch } from 'undici';
-import { API_VERSION, GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { fetch, type Dispatcher } from 'undici';
+import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 
 export interface Resource {
   group: string;
@@ -27,7 +27,7 @@ export const RESOURCES = {
   registryCredentials: { group: GROUP, version: VERSION, plural: PLURAL, kind: 'RegistryCredential', namespaced: false },
 } satisfies Record<string, Resource>;
 
-export const REGISTRY_CREDENTIAL_API_VERSION = API_VERSION;
+const POOL_RENEW_MS = 5 * 60_000;
 
 export class KubeError extends Error {
   readonly status: number;
@@ -78,6 +78,7 @@ export class KubeClient {
   private readonly watcher: Watch;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
+  private pool: { dispatcher: Dispatcher | undefined; since: number } | undefined;
 
   constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
     const cluster = config.getCurrentCluster();
@@ -135,7 +136,7 @@ export class KubeClient {
       method,
       headers,
       body,
-      dispatcher: ctx.getDispatcher(),
+      dispatcher: this.connectionPool(ctx.getDispatcher()),
       signal: AbortSignal.timeout(30_000),
     });
     this.observer?.(method, opts.resource ?? '', response.status);
@@ -143,6 +144,23 @@ export class KubeClient {
     if (!response.ok) throw toKubeError(response.status, text, response.headers.get('retry-after'));
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /**
+   * client-node builds a new dispatcher (so a new TLS connection and handshake) for every request;
+   * one kept for a while lets requests share connections. It is renewed every few minutes so that
+   * rotated client certificates and CA files are picked up; credentials in headers are per request.
+   */
+  private connectionPool(fresh: Dispatcher | undefined): Dispatcher | undefined {
+    const now = Date.now();
+    if (!this.pool || now - this.pool.since > POOL_RENEW_MS) {
+      const old = this.pool?.dispatcher;
+      this.pool = { dispatcher: fresh, since: now };
+      void old?.close().catch(() => undefined);
+    } else {
+      void fresh?.close().catch(() => undefined);
+    }
+    return this.pool.dispatcher;
   }
 
   /** A non-JSON endpoint such as /metrics, as text. */
