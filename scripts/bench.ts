@@ -5,11 +5,10 @@
 //   node scripts/bench.ts [N ...]        default: 100 1000
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import PQueue from 'p-queue';
 import { RESOURCES, KubeClient } from '../src/kube/client.ts';
 import type { RegistryCredential } from '../src/api/schema.ts';
-import { ControlPlane } from '../test/controlplane/controlplane.ts';
+import { ControlPlane, freePorts } from '../test/controlplane/controlplane.ts';
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const WRITES = 10;
@@ -22,14 +21,6 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function createNamespaces(client: KubeClient, prefix: string, n: number): Promise<string[]> {
@@ -62,7 +53,7 @@ async function converge(client: KubeClient, kubeconfig: string, n: number): Prom
   await createNamespaces(client, prefix, n);
   await client.create(RESOURCES.namespaces, undefined, { metadata: { name: `${prefix}-creds` } }).catch(() => undefined);
   await client.create(RESOURCES.secrets, `${prefix}-creds`, { metadata: { name: 'pw' }, data: { password: Buffer.from('bench-password').toString('base64') } });
-  const metricsPort = await freePort();
+  const [metricsPort] = await freePorts(1);
   // The built artifact, as it runs in production (make bench builds it first).
   const op = spawn(process.execPath, ['dist/main.js', '--kubeconfig', kubeconfig, '--credentials-namespace', `${prefix}-creds`,
     '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn',

@@ -8,7 +8,7 @@ import {
   SA_ENTRIES_ANNOTATION,
 } from '../api/labels.ts';
 import { API_VERSION, KIND, type ResolvedSpec } from '../api/schema.ts';
-import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import { isTerminating, type Namespace, type Secret, type ServiceAccount } from '../kube/objects.ts';
 import type { RenderedConfig } from './dockerconfig.ts';
 import { namespaceSelected, serviceAccountSelected } from './selection.ts';
 
@@ -178,7 +178,7 @@ export function plan(targets: NamespaceTarget[], observed: Observed, policy: Res
       const namespace = secret.metadata.namespace!;
       const ns = observed.namespace(namespace);
       // The namespace controller is already deleting everything in a terminating namespace.
-      if (!ns || ns.metadata.deletionTimestamp || ns.status?.phase === 'Terminating') continue;
+      if (!ns || isTerminating(ns)) continue;
       result.removals.push(...entryRemovals(observed.serviceAccountsIn(namespace), namespace, secret.metadata.name));
       result.deletions.push({ kind: 'deleteSecret', namespace, observed: secret });
     }

@@ -246,7 +246,7 @@ function killQuietly(pid: number): void {
   }
 }
 
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((res, rej) => {
       const s = createServer();

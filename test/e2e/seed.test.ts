@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import type { RegistryCredential } from '../../src/api/schema.ts';
 import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
+import { eventually } from '../support/cluster.ts';
 
 const client = KubeClient.load(process.env.KUBECONFIG);
 const CREDENTIALS_NAMESPACE = process.env.E2E_CREDENTIALS_NAMESPACE ?? 'regcred-system';
@@ -18,16 +19,6 @@ const sample = parseAllDocuments(readFileSync('config/samples/private-registry.y
 const credential = sample.find((d) => d.kind === 'RegistryCredential');
 const source = sample.find((d) => d.kind === 'Secret');
 const name = `${credential.metadata.name}-${id}`;
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const dockerConfig = async () => {
   const secret = await client.get<Secret>(RESOURCES.secrets, namespace, 'regcred');

@@ -103,6 +103,9 @@ describe('crash in the middle of a fan-out', () => {
     const name = `${s.id}-crash`;
     const managed = async () =>
       (await s.client.list<Secret>(RESOURCES.secrets, undefined, { labelSelector: `regcred.dev/credential=${name}` })).items;
+    // One write at a time, so the kill lands well inside the fan-out however fast the machine is.
+    await s.stopOperator();
+    await s.startOperator(['--max-concurrent-writes', '1']);
     await s.credential(name, { secretName: 'crash', registries, namespaces: { include: [`${s.id}-crash-*`] } });
     await eventually('fan-out under way', async () => (await managed()).length >= 10, 60_000);
     await s.stopOperator('SIGKILL');
