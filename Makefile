@@ -17,6 +17,9 @@ endif
 export KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
 KUBECTL = $$(cat .cluster/kubectl-path)
 VITEST := node_modules/.bin/vitest
+RESULTS := .cluster/test-results
+# Each project also writes a JSON report, summed into one closing line by scripts/test-summary.ts.
+report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
         test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm install uninstall deploy undeploy \
@@ -58,16 +61,19 @@ lint: deps lint-dockerfile
 
 # test/unit/chart.test.ts renders the chart with helm and config/ with kubectl: both built and cached first.
 test-unit: deps controlplane helm
-	$(VITEST) run --project unit
+	$(VITEST) run --project unit $(call report,unit)
 
 test-integration: deps controlplane
-	$(VITEST) run --project integration
+	$(VITEST) run --project integration $(call report,integration)
 
 # The end-to-end suite with the operator running as config/rbac's ServiceAccount (make kind-e2e runs it on kind).
 test-e2e: deps controlplane
-	node test/e2e/run-local.ts
+	node test/e2e/run-local.ts $(call report,e2e)
 
-test: lint typecheck check-manifests test-unit test-integration test-e2e
+test: lint typecheck check-manifests
+	@rm -rf $(RESULTS)
+	$(MAKE) --no-print-directory test-unit test-integration test-e2e
+	@node scripts/test-summary.ts $(RESULTS)
 
 build: deps
 	node_modules/.bin/tsc -p tsconfig.build.json

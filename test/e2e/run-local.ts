@@ -25,7 +25,8 @@ try {
     env: { ...process.env, POD_NAMESPACE: 'regcred-system' },
   });
   operator.kill = () => op.kill('SIGTERM');
-  const vitest = spawn('node_modules/.bin/vitest', ['run', '--project', 'e2e'], {
+  // Extra arguments (a reporter, say) go to vitest.
+  const vitest = spawn('node_modules/.bin/vitest', ['run', '--project', 'e2e', ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, KUBECONFIG: cp.kubeconfigPath },
   });
