@@ -120,7 +120,14 @@ export class KubeClient {
   async request<T>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
-    opts: { body?: unknown; contentType?: string; query?: Record<string, string | number | undefined>; resource?: string; text?: boolean } = {},
+    opts: {
+      body?: unknown;
+      contentType?: string;
+      query?: Record<string, string | number | undefined>;
+      resource?: string;
+      text?: boolean;
+      timeoutMs?: number;
+    } = {},
   ): Promise<T> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
@@ -137,7 +144,7 @@ export class KubeClient {
       headers,
       body,
       dispatcher: this.connectionPool(ctx.getDispatcher()),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
     });
     this.observer?.(method, opts.resource ?? '', response.status);
     const text = await response.text();

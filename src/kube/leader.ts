@@ -38,6 +38,7 @@ export class LeaderElector {
   private lease: Lease | undefined;
   private leading = false;
   private renewTimer: NodeJS.Timeout | undefined;
+  private stopWatchdog: () => void = () => undefined;
 
   constructor(client: KubeClient, log: Logger, options: LeaseOptions) {
     this.client = client;
@@ -64,33 +65,41 @@ export class LeaderElector {
     return false;
   }
 
-  /** Renews every retry period; calls `onLost` once renewals have failed for the renew deadline. */
+  /**
+   * Renews every retry period; calls `onLost` once no renewal has succeeded for the renew deadline.
+   * A watchdog checks the deadline on its own clock, so a request hanging on a dead connection
+   * cannot keep a former leader running past it.
+   */
   keepRenewing(onLost: () => void): void {
     let lastRenew = Date.now();
+    const lost = () => {
+      if (!this.leading) return;
+      this.leading = false;
+      clearTimeout(this.renewTimer);
+      clearInterval(watchdog);
+      onLost();
+    };
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastRenew > this.options.renewDeadlineMs) lost();
+    }, Math.max(50, Math.min(1000, this.options.retryPeriodMs / 2)));
     const tick = async () => {
       if (!this.leading) return;
       if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
-      if (Date.now() - lastRenew > this.options.renewDeadlineMs) {
-        this.leading = false;
-        onLost();
-        return;
-      }
-      this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
+      if (this.leading) this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
     };
     this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
+    this.stopWatchdog = () => clearInterval(watchdog);
   }
 
   /** Gives the lease up so a standby takes over without waiting for it to expire. */
   async release(): Promise<void> {
     clearTimeout(this.renewTimer);
+    this.stopWatchdog();
     if (!this.leading || !this.lease) return;
     this.leading = false;
     const now = microTime(new Date());
     try {
-      await this.client.replace(RESOURCES.leases, this.options.namespace, this.options.name, {
-        metadata: this.lease.metadata,
-        spec: { ...this.lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
-      });
+      await this.leaseRequest('PUT', this.lease.metadata, { ...this.lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now });
       this.log.info('released the leader lease');
     } catch (err) {
       this.log.warn({ error: describe(err) }, 'could not release the leader lease; it expires on its own');
@@ -103,13 +112,16 @@ export class LeaderElector {
     const leaseDurationSeconds = Math.max(1, Math.round(this.options.leaseDurationMs / 1000));
     let current: Lease;
     try {
-      current = await this.client.get<Lease>(RESOURCES.leases, namespace, name);
+      current = await this.leaseRequest('GET');
     } catch (err) {
       if (!isNotFound(err)) return this.failed(err);
       try {
-        this.lease = await this.client.create<Lease>(RESOURCES.leases, namespace, {
-          metadata: { name, namespace },
-          spec: { holderIdentity: this.identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+        this.lease = await this.leaseRequest('POST', { name, namespace }, {
+          holderIdentity: this.identity,
+          leaseDurationSeconds,
+          acquireTime: microTime(now),
+          renewTime: microTime(now),
+          leaseTransitions: 0,
         });
         return true;
       } catch (createErr) {
@@ -135,13 +147,23 @@ export class LeaderElector {
       leaseTransitions: (current.spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
     };
     try {
-      this.lease = await this.client.replace<Lease>(RESOURCES.leases, namespace, name, { metadata: current.metadata, spec });
+      this.lease = await this.leaseRequest('PUT', current.metadata, spec);
       this.observedRecord = JSON.stringify(this.lease.spec);
       this.observedAt = Date.now();
       return true;
     } catch (err) {
       return this.failed(err);
     }
+  }
+
+  /** One request about our Lease; no attempt may outlast the renew deadline, as in client-go. */
+  private leaseRequest(method: 'GET' | 'POST' | 'PUT', metadata?: Lease['metadata'], spec?: Lease['spec']): Promise<Lease> {
+    const { namespace, name } = this.options;
+    return this.client.request<Lease>(method, this.client.path(RESOURCES.leases, namespace, method === 'POST' ? undefined : name), {
+      ...(metadata ? { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec } } : {}),
+      timeoutMs: this.options.renewDeadlineMs,
+      resource: 'leases',
+    });
   }
 
   private failed(err: unknown): false {

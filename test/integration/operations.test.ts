@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { RESOURCES } from '../../src/kube/client.ts';
 import { eventually } from '../support/cluster.ts';
 import { LOG_DIR, OperatorProcess } from '../support/operator.ts';
+import { FreezableProxy } from '../support/proxy.ts';
 import { Scenario } from '../support/scenario.ts';
 
 const s = new Scenario('ops');
@@ -90,6 +91,36 @@ describe('leader election', () => {
     expect(Date.now() - stoppedAt).toBeLessThan(8_000);
     const ns = await s.namespace('le-after-term');
     await s.secretEventually(ns, 'le', () => true, 20_000);
+  });
+
+  it('stops a leader that can no longer renew: it exits before its lease can expire, and the standby takes over', async () => {
+    // The leader of the previous test steps down first: from here on, a pair with its own Lease.
+    for (const o of operators.filter((x) => !x.exited)) await o.stop('SIGTERM');
+    const proxy = await FreezableProxy.start(JSON.parse(readFileSync(inject('kubeconfig'), 'utf8')).clusters[0].cluster.server);
+    try {
+      const viaProxy = JSON.parse(readFileSync(inject('kubeconfig'), 'utf8'));
+      viaProxy.clusters[0].cluster.server = `https://127.0.0.1:${proxy.port}`;
+      const path = join(LOG_DIR, `${s.id}-via-proxy.kubeconfig`);
+      writeFileSync(path, JSON.stringify(viaProxy));
+      const timings = ['--leader-elect', '--leader-election-id', `${s.id}-short`, '--lease-duration', '8s', '--renew-deadline', '4s', '--retry-period', '1s'];
+      const leader = await OperatorProcess.start({ credentialsNamespace: s.credentialsNamespace, kubeconfig: path, args: timings });
+      operators.push(leader);
+      await leader.waitForLog('became leader', 30_000);
+      const standby = await start(timings);
+
+      proxy.freeze();
+      const frozenAt = Date.now();
+      const exit = await new Promise<number | null>((r) => leader.child.once('exit', (code) => r(code)));
+      // Out by the renew deadline (4 s) plus one retry, well before the 8 s lease could pass to another.
+      expect(Date.now() - frozenAt).toBeLessThan(8_000);
+      expect(exit).toBe(1);
+      expect(leader.logs()).toContain('leader lease lost');
+      await standby.waitForLog('became leader', 20_000);
+      const ns = await s.namespace('le-after-loss');
+      await s.secretEventually(ns, 'le', () => true, 20_000);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 
