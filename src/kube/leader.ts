@@ -47,10 +47,6 @@ export class LeaderElector {
     this.identity = options.identity ?? `${process.env.POD_NAME ?? hostname()}_${randomUUID()}`;
   }
 
-  get isLeader(): boolean {
-    return this.leading;
-  }
-
   /** Tries every retry period until the lease is ours (true) or `cancelled()` says stop (false). */
   async acquire(cancelled: () => boolean): Promise<boolean> {
     this.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity }, 'waiting for the leader lease');

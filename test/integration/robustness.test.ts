@@ -80,9 +80,11 @@ describe('quiescence', () => {
       }
       return versions;
     };
-    // Let the reconciles triggered by our own writes drain first.
-    const settledAt = Date.now();
-    await eventually('operator to go idle', async () => Date.now() - settledAt > 2000);
+    // Let the reconciles triggered by our own writes drain first: the last one made no write.
+    await eventually('a reconcile that writes nothing', async () => {
+      const lines = s.operator!.logs().split('\n').filter((l) => l.includes(`"key":"${rc.metadata.name}"`) && l.includes('"msg":"reconciled"'));
+      return lines.at(-1)?.includes('"writes":0');
+    });
     const before = await snapshot();
     const writesBefore = await apiServerWrites();
     // The counters do count this operator's writes: the fan-out above made dozens of them.
