@@ -38,6 +38,11 @@ describe('parseFlags', () => {
       'watch-stale-limit': 120_000,
       'queue-stall-limit': 300_000,
       'shutdown-timeout': 20_000,
+      'kube-api-qps': 1000,
+      'kube-api-burst': 2000,
+      'resync-period': 600_000,
+      'cache-sync-timeout': 120_000,
+      'reconcile-stuck-limit': 300_000,
       credentialsNamespace: 'operator-ns',
     });
   });
