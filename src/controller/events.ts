@@ -4,17 +4,13 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type RegistryCredential } from '../api/schema.ts';
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
+import { microTime } from '../kube/time.ts';
 import { describe } from '../kube/informer.ts';
 import type { EventSpec } from './status.ts';
 
 export const REPORTING_CONTROLLER = 'regcred.dev/regcred-operator';
 // The API server requires Events about cluster-scoped objects to live in the default namespace.
 export const EVENT_NAMESPACE = 'default';
-
-/** MicroTime: RFC 3339 with microseconds, as the events API requires. */
-export function microTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 export class EventRecorder {
   private readonly client: KubeClient;

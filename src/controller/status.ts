@@ -2,6 +2,7 @@
 // memory: an Event is recorded only when the status it describes changes, so restarts and repeated
 // reconciles never repeat one.
 import { MAX_FAILURES, type Condition, type Failure, type RegistryCredentialStatus } from '../api/schema.ts';
+import { kubeTime } from '../kube/time.ts';
 import { canonicalJson, type ShadowedRegistry } from './dockerconfig.ts';
 
 export type Outcome =
@@ -23,11 +24,6 @@ export interface EventSpec {
   type: 'Normal' | 'Warning';
   reason: string;
   note: string;
-}
-
-/** metav1.Time: RFC 3339 with whole seconds. */
-export function kubeTime(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function readyCondition(outcome: Outcome, generation: number, now: string): Condition {

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { Failure, RegistryCredentialStatus } from '../../src/api/schema.ts';
 import {
   eventsFor,
-  kubeTime,
   nextStatus,
   setCondition,
   statusChanged,
@@ -31,12 +30,6 @@ function failure(namespace: string, reason = 'WriteFailed', message = `write in 
 }
 
 const ready = (s: RegistryCredentialStatus) => s.conditions!.find((c) => c.type === 'Ready')!;
-
-describe('kubeTime', () => {
-  it('drops milliseconds', () => {
-    expect(kubeTime(T0)).toBe('2024-05-01T10:00:00Z');
-  });
-});
 
 describe('nextStatus', () => {
   it('reports an invalid spec as Ready=False InvalidSpec with zero counts on a fresh object', () => {
