@@ -3,7 +3,7 @@
 // endpoints, and an orderly stop on SIGTERM.
 import { parseFlags, HELP } from './config.ts';
 import { KubeClient } from './kube/client.ts';
-import { describe } from './kube/informer.ts';
+import { describe } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { Operator } from './controller/operator.ts';
 import { createLogger } from './log.ts';
@@ -25,6 +25,7 @@ async function main(): Promise<number> {
   const log = createLogger(flags['log-level']);
   const client = KubeClient.load(flags.kubeconfig);
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
+  client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
   const metrics = new Metrics();
   client.observe((verb, resource, status) => metrics.apiRequests.inc({ verb, resource, code: String(status) }));
 
@@ -32,14 +33,21 @@ async function main(): Promise<number> {
     credentialsNamespace: flags.credentialsNamespace,
     concurrency: flags.concurrency,
     maxConcurrentWrites: flags['max-concurrent-writes'],
+    resyncPeriodMs: flags['resync-period'],
+    cacheSyncTimeoutMs: flags['cache-sync-timeout'],
   }, metrics);
 
   const metricsServer = await serve(flags['metrics-bind-address'], {
     '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
   });
   const healthServer = await serve(flags['health-probe-bind-address'], healthRoutes(
-    { synced: () => operator.hasSynced, informers: () => operator.informers(), oldestWaitMs: () => operator.queue.oldestWaitMs() },
-    { watchStaleMs: flags['watch-stale-limit'], queueStallMs: flags['queue-stall-limit'] },
+    {
+      synced: () => operator.hasSynced,
+      informers: () => operator.informers(),
+      oldestWaitMs: () => operator.queue.oldestWaitMs(),
+      oldestRunningMs: () => operator.queue.oldestRunningMs(),
+    },
+    { watchStaleMs: flags['watch-stale-limit'], queueStallMs: flags['queue-stall-limit'], runningStuckMs: flags['reconcile-stuck-limit'] },
   ));
   log.info({
     credentialsNamespace: flags.credentialsNamespace,

@@ -1,32 +1,33 @@
 // Carries out a plan against the API server: bounded concurrency, optimistic concurrency on every
 // shared object, and no write that the plan did not ask for. Every write is recorded in the caches
-// at once so the next reconcile does not repeat it before the watch catches up.
+// at once, which is also what keeps its own watch event from waking the key again.
 import PQueue from 'p-queue';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeError, RESOURCES, type KubeClient } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
 import type { Secret, ServiceAccount } from '../kube/objects.ts';
-import { managedBy, ourEntries, type Action, type Plan } from './desired.ts';
+import { heldBy, mergedOwnerReferences, needsReplacement, ours, ourEntries, type Action, type Plan } from './desired.ts';
 
 export interface ApplyCaches {
-  managedSecrets: Informer<Secret>;
-  serviceAccounts: Informer<ServiceAccount>;
+  serviceAccount(namespace: string, name: string): ServiceAccount | undefined;
+  recordSecret(secret: Secret): void;
+  forgetSecret(namespace: string, name: string): void;
+  recordServiceAccount(sa: ServiceAccount): void;
 }
 
 export interface NamespaceFailure {
   namespace: string;
   reason: 'SecretConflict' | 'WriteFailed';
   message: string;
-  /** 429 or 5xx: worth retrying soon. */
-  transient: boolean;
   retryAfterSeconds?: number | undefined;
 }
 
 export interface ApplyResult {
   writes: number;
   failures: NamespaceFailure[];
-  /** ServiceAccounts (namespace/name) whose entry could not be added. */
-  failedServiceAccounts: Set<string>;
+  /** ServiceAccounts (namespace/name) that hold the entry after an addEntry action. */
+  entriesAdded: Set<string>;
+  /** Set when the API server asked us to slow down; the writes not yet made were left for the retry. */
+  retryAfterSeconds?: number;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -43,8 +44,9 @@ export class Applier {
   }
 
   async apply(plan: Plan, credential: string): Promise<ApplyResult> {
-    const result: ApplyResult = { writes: 0, failures: [], failedServiceAccounts: new Set() };
+    const result: ApplyResult = { writes: 0, failures: [], entriesAdded: new Set() };
     const failedNamespaces = new Set<string>();
+    let throttled = false;
     const run = async (actions: Action[]) => {
       const queue = new PQueue({ concurrency: this.maxConcurrentWrites });
       // A Secret must exist before a ServiceAccount points at it: entries wait for their namespace's Secret.
@@ -54,15 +56,27 @@ export class Applier {
         const before = action.kind === 'addEntry' ? secretDone.get(action.namespace) : undefined;
         const task = queue.add(async () => {
           await before;
-          if (action.kind === 'addEntry' && failedNamespaces.has(action.namespace)) return;
+          // After a failed removal the Secret stays, so no entry points at a deleted Secret.
+          if (failedNamespaces.has(action.namespace) && action.kind !== 'removeEntry') return;
+          if (throttled) {
+            failedNamespaces.add(action.namespace);
+            result.failures.push({ namespace: action.namespace, reason: 'WriteFailed', message: `${describeAction(action)}: deferred while the API server throttles requests` });
+            return;
+          }
           try {
             // Not `writes += await …`: that reads the counter before the await and loses concurrent increments.
             const made = await this.execute(action, credential);
-            result.writes += made;
+            result.writes += made.writes;
+            if (action.kind === 'addEntry' && made.present) result.entriesAdded.add(`${action.namespace}/${action.serviceAccount}`);
           } catch (err) {
             failedNamespaces.add(action.namespace);
-            if (action.kind === 'addEntry') result.failedServiceAccounts.add(`${action.namespace}/${action.serviceAccount}`);
-            result.failures.push(toFailure(action, err));
+            const failure = toFailure(action, err);
+            if (err instanceof KubeError && err.status === 429) {
+              // Retry-After is a floor for the whole key: the rest of this reconcile waits for the retry.
+              throttled = true;
+              result.retryAfterSeconds = Math.max(result.retryAfterSeconds ?? 0, err.retryAfterSeconds ?? 1);
+            }
+            result.failures.push(failure);
           }
         });
         if (action.kind === 'createSecret' || action.kind === 'updateSecret') secretDone.set(action.namespace, task.then(() => undefined));
@@ -75,19 +89,24 @@ export class Applier {
     return result;
   }
 
-  /** Runs one action; returns the number of writes it made. */
-  private async execute(action: Action, credential: string): Promise<number> {
+  private async execute(action: Action, credential: string): Promise<{ writes: number; present?: boolean }> {
     switch (action.kind) {
       case 'createSecret':
-        return this.createSecret(action.secret, credential);
+        return { writes: await this.createSecret(action.secret, credential) };
       case 'updateSecret':
-        return this.updateSecret(action.secret, action.observed, credential);
+        return { writes: await this.updateSecret(action.secret, action.observed, credential) };
       case 'deleteSecret':
-        return this.deleteSecret(action.observed);
-      case 'addEntry':
-        return this.editEntries(action.namespace, action.serviceAccount, (sa) => withEntry(sa, action.secretName));
-      case 'removeEntry':
-        return this.editEntries(action.namespace, action.serviceAccount, (sa) => withoutEntry(sa, action.secretName));
+        return { writes: await this.deleteSecret(action.observed) };
+      case 'releaseSecret':
+        return { writes: await this.releaseSecret(action.observed, action.ownerUid) };
+      case 'addEntry': {
+        const edit = await this.editEntries(action.namespace, action.serviceAccount, (sa) => withEntry(sa, action.secretName));
+        return { writes: edit.wrote ? 1 : 0, present: edit.found };
+      }
+      case 'removeEntry': {
+        const edit = await this.editEntries(action.namespace, action.serviceAccount, (sa) => withoutEntry(sa, action.secretName));
+        return { writes: edit.wrote ? 1 : 0 };
+      }
     }
   }
 
@@ -95,26 +114,33 @@ export class Applier {
     const ns = secret.metadata.namespace!;
     try {
       const created = await this.client.create<Secret>(RESOURCES.secrets, ns, secret);
-      this.caches.managedSecrets.observe(created);
+      this.caches.recordSecret(created);
       return 1;
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       // The cache had not seen it yet. Ours: bring it up to date. Anyone else's: never touch it.
       const existing = await this.client.get<Secret>(RESOURCES.secrets, ns, secret.metadata.name);
-      if (!managedBy(existing, credential)) throw new ConflictError(`Secret ${ns}/${secret.metadata.name} already exists and is not managed by this RegistryCredential; it is left untouched`);
+      if (heldBy(existing) !== credential) throw new ConflictError(`Secret ${ns}/${secret.metadata.name} already exists and is not managed by this RegistryCredential; it is left untouched`);
       return this.updateSecret(secret, existing, credential);
     }
   }
 
+  /**
+   * Brings a Secret of ours up to date in one write. When the plan hands it over from a former
+   * holder (whose labels `observed` carries), labels, ownerReference and data change together, so
+   * the namespace is never without it.
+   */
   private async updateSecret(desired: Secret, observed: Secret, credential: string): Promise<number> {
     const ns = desired.metadata.namespace!;
     const name = desired.metadata.name;
+    const mayHold = new Set([credential, heldBy(observed)]);
     let current: Secret | undefined = observed;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!current) return this.createSecret(desired, credential);
-      if (!managedBy(current, credential)) throw new ConflictError(`Secret ${ns}/${name} is no longer managed by this RegistryCredential; it is left untouched`);
-      if (current.type !== desired.type || current.immutable) {
-        // type and immutability cannot be changed in place.
+      if (!ours(current) || !mayHold.has(heldBy(current))) {
+        throw new ConflictError(`Secret ${ns}/${name} changed hands while it was being updated; it is left untouched`);
+      }
+      if (needsReplacement(current, desired)) {
         await this.deleteSecret(current);
         return 1 + (await this.createSecret(desired, credential));
       }
@@ -124,23 +150,17 @@ export class Applier {
           ...current.metadata,
           labels: { ...current.metadata.labels, ...desired.metadata.labels },
           annotations: { ...current.metadata.annotations, ...desired.metadata.annotations },
-          ownerReferences: [
-            ...(current.metadata.ownerReferences ?? []).filter((r) => !r.controller),
-            ...(desired.metadata.ownerReferences ?? []),
-          ],
+          ownerReferences: mergedOwnerReferences(current, desired),
         },
         data: desired.data!,
       };
       try {
         const updated = await this.client.replace<Secret>(RESOURCES.secrets, ns, name, body);
-        this.caches.managedSecrets.observe(updated);
+        this.caches.recordSecret(updated);
         return 1;
       } catch (err) {
         if (!isConflict(err) && !isNotFound(err)) throw err;
-        current = await this.client.get<Secret>(RESOURCES.secrets, ns, name).catch((e: unknown) => {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        });
+        current = await this.getSecret(ns, name);
       }
     }
     throw new KubeError(409, 'Conflict', `Secret ${ns}/${name} kept changing during ${MAX_ATTEMPTS} attempts to update it`);
@@ -154,27 +174,59 @@ export class Applier {
       // Gone already, or replaced by a newer object with the same name: not ours to delete.
       if (!isNotFound(err) && !isConflict(err)) throw err;
     }
-    this.caches.managedSecrets.forget(ns, observed.metadata.name);
+    this.caches.forgetSecret(ns, observed.metadata.name);
     return 1;
+  }
+
+  /** Drops our ownerReference so garbage collection cannot take a Secret that is to be kept. */
+  private async releaseSecret(observed: Secret, ownerUid: string): Promise<number> {
+    const ns = observed.metadata.namespace!;
+    const name = observed.metadata.name;
+    let current: Secret | undefined = observed;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (!current) return 0;
+      const refs = current.metadata.ownerReferences ?? [];
+      const kept = refs.filter((r) => r.uid !== ownerUid);
+      if (kept.length === refs.length) return 0;
+      try {
+        const updated = await this.client.patch<Secret>(RESOURCES.secrets, ns, name, {
+          metadata: { resourceVersion: current.metadata.resourceVersion, ownerReferences: kept.length ? kept : null },
+        });
+        this.caches.recordSecret(updated);
+        return 1;
+      } catch (err) {
+        if (!isConflict(err) && !isNotFound(err)) throw err;
+        current = await this.getSecret(ns, name);
+      }
+    }
+    throw new KubeError(409, 'Conflict', `Secret ${ns}/${name} kept changing during ${MAX_ATTEMPTS} attempts to release it`);
+  }
+
+  private getSecret(ns: string, name: string): Promise<Secret | undefined> {
+    return this.client.get<Secret>(RESOURCES.secrets, ns, name).catch((e: unknown) => {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    });
   }
 
   /**
    * Read-modify-write of a ServiceAccount's imagePullSecrets (an atomic list) with the
    * resourceVersion as precondition, retried from a fresh read on 409 so no entry is ever lost.
+   * `found` is false when the ServiceAccount does not exist.
    */
-  async editEntries(namespace: string, name: string, edit: (sa: ServiceAccount) => EntryEdit | undefined): Promise<number> {
-    let sa = this.caches.serviceAccounts.get(namespace, name);
+  async editEntries(namespace: string, name: string, edit: (sa: ServiceAccount) => EntryEdit | undefined): Promise<{ wrote: boolean; found: boolean }> {
+    let sa = this.caches.serviceAccount(namespace, name);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!sa) {
         try {
           sa = await this.client.get<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name);
         } catch (err) {
-          if (isNotFound(err)) return 0;
+          if (isNotFound(err)) return { wrote: false, found: false };
           throw err;
         }
       }
       const change = edit(sa);
-      if (!change) return 0;
+      if (!change) return { wrote: false, found: true };
       const patch = {
         metadata: {
           resourceVersion: sa.metadata.resourceVersion,
@@ -184,10 +236,10 @@ export class Applier {
       };
       try {
         const updated = await this.client.patch<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name, patch, 'merge');
-        this.caches.serviceAccounts.observe(updated);
-        return 1;
+        this.caches.recordServiceAccount(updated);
+        return { wrote: true, found: true };
       } catch (err) {
-        if (isNotFound(err)) return 0;
+        if (isNotFound(err)) return { wrote: false, found: false };
         if (!isConflict(err)) throw err;
         sa = undefined;
       }
@@ -223,22 +275,24 @@ export function withoutEntry(sa: ServiceAccount, secretName: string): EntryEdit 
   };
 }
 
-class ConflictError extends Error {}
+export class ConflictError extends Error {}
 
 function rank(a: Action): number {
   return a.kind === 'createSecret' || a.kind === 'updateSecret' ? 0 : 1;
 }
 
-function toFailure(action: Action, err: unknown): NamespaceFailure {
-  if (err instanceof ConflictError) return { namespace: action.namespace, reason: 'SecretConflict', message: err.message, transient: false };
+function describeAction(action: Action): string {
   const what = action.kind === 'addEntry' || action.kind === 'removeEntry' ? `ServiceAccount ${action.serviceAccount}` : 'Secret';
-  const status = err instanceof KubeError ? err.status : 0;
+  return `${action.kind} ${what}`;
+}
+
+function toFailure(action: Action, err: unknown): NamespaceFailure {
+  if (err instanceof ConflictError) return { namespace: action.namespace, reason: 'SecretConflict', message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return {
     namespace: action.namespace,
     reason: 'WriteFailed',
-    message: `${action.kind} ${what}: ${message}`.slice(0, 1000),
-    transient: status === 0 || status === 429 || status >= 500,
+    message: `${describeAction(action)}: ${message}`.slice(0, 1000),
     retryAfterSeconds: err instanceof KubeError ? err.retryAfterSeconds : undefined,
   };
 }

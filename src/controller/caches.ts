@@ -1,26 +1,15 @@
-// The operator's watch-fed caches and the mapping from each watch event to the RegistryCredentials
-// it may affect. Handlers only enqueue keys; the reconcile reads everything from the caches.
+// The operator's watch-fed caches and the lookups the reconcile makes on them. Writes the operator
+// makes are recorded here at once (record*/forget*): the next reconcile sees them before the watch
+// does, and the watch event they cause carries no news, so it wakes nobody.
 import type { Logger } from 'pino';
-import { CREDENTIAL_LABEL, MANAGED_SELECTOR } from '../api/labels.ts';
+import { CREDENTIAL_LABEL, MANAGED_SELECTOR, SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { resolveSpec, type RegistryCredential, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { NamedSecrets } from '../kube/named-secrets.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
-import { namespaceRulesMatch } from './selection.ts';
-import { referencedSecrets } from './sources.ts';
-
-export interface Caches {
-  credentials: Informer<RegistryCredential>;
-  namespaces: Informer<Namespace>;
-  serviceAccounts: Informer<ServiceAccount>;
-  /** Every Secret of the credentials namespace. */
-  sourceSecrets: Informer<Secret>;
-  /** Only Secrets carrying our managed-by label, cluster-wide. */
-  managedSecrets: Informer<Secret>;
-  namedSecrets: NamedSecrets;
-  specs: SpecCache;
-}
+import type { ApplyCaches } from './apply.ts';
+import { ourEntries } from './desired.ts';
 
 /** Parsed specs, kept per object generation so event mapping does not re-validate on every event. */
 export class SpecCache {
@@ -41,47 +30,103 @@ export class SpecCache {
   }
 }
 
-export function createCaches(client: KubeClient, log: Logger, credentialsNamespace: string, enqueue: (key: string) => void): Caches {
-  const specs = new SpecCache();
-  const credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log);
-  const namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log);
-  const serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log);
-  const sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: credentialsNamespace });
-  const managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR });
-
-  const withSpecs = (fn: (rc: RegistryCredential, spec: ResolvedSpec) => boolean) => {
-    for (const rc of credentials.list()) {
-      const spec = specs.get(rc);
-      if (spec && fn(rc, spec)) enqueue(rc.metadata.name);
-    }
-  };
-  const managesIn = (namespace: string, credential: string) =>
-    managedSecrets.inNamespace(namespace).some((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
-
-  credentials.on((rc, _old, deleted) => {
-    if (deleted) specs.forget(rc);
-    enqueue(rc.metadata.name);
-  });
-  namespaces.on((ns, old) =>
-    withSpecs((rc, spec) => namespaceRulesMatch(spec, ns) || (!!old && namespaceRulesMatch(spec, old)) || managesIn(ns.metadata.name, rc.metadata.name)),
-  );
-  serviceAccounts.on((sa) => {
-    const namespace = sa.metadata.namespace!;
-    const ns = namespaces.get(undefined, namespace);
-    withSpecs((rc, spec) => (!!ns && namespaceRulesMatch(spec, ns)) || managesIn(namespace, rc.metadata.name));
-  });
-  sourceSecrets.on((secret) => withSpecs((_rc, spec) => referencedSecrets(spec.registries).has(secret.metadata.name)));
-  managedSecrets.on((secret, old) => {
-    for (const s of [secret, old]) {
-      const owner = s?.metadata.labels?.[CREDENTIAL_LABEL];
-      if (owner) enqueue(owner);
-    }
-  });
-  const namedSecrets = new NamedSecrets(client, log, (name) => withSpecs((_rc, spec) => spec.secretName === name));
-
-  return { credentials, namespaces, serviceAccounts, sourceSecrets, managedSecrets, namedSecrets, specs };
+/** The Secret name a RegistryCredential renders to, read even from a spec that fails validation. */
+export function secretNameOf(rc: RegistryCredential, specs: SpecCache): string {
+  const spec = specs.get(rc);
+  if (spec) return spec.secretName;
+  const raw = (rc.spec as { secretName?: unknown } | undefined)?.secretName;
+  return typeof raw === 'string' ? raw : rc.metadata.name;
 }
 
-export function fixedInformers(c: Caches): Informer<never>[] {
-  return [c.credentials, c.namespaces, c.serviceAccounts, c.sourceSecrets, c.managedSecrets] as unknown as Informer<never>[];
+export interface CacheOptions {
+  credentialsNamespace: string;
+  syncTimeoutMs: number;
+}
+
+export class Caches implements ApplyCaches {
+  readonly credentials: Informer<RegistryCredential>;
+  readonly namespaces: Informer<Namespace>;
+  readonly serviceAccounts: Informer<ServiceAccount>;
+  /** Every Secret of the credentials namespace. */
+  readonly sourceSecrets: Informer<Secret>;
+  /** Only Secrets carrying our managed-by label, cluster-wide. */
+  readonly managedSecrets: Informer<Secret>;
+  /** Secrets of each name a RegistryCredential renders to, whoever manages them. */
+  readonly namedSecrets: NamedSecrets;
+  readonly specs = new SpecCache();
+  private readonly syncTimeoutMs: number;
+
+  constructor(client: KubeClient, log: Logger, options: CacheOptions, onNamedSecret: (name: string) => void) {
+    this.syncTimeoutMs = options.syncTimeoutMs;
+    this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log);
+    this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log);
+    this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log);
+    this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace });
+    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR });
+    this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, { syncTimeoutMs: options.syncTimeoutMs });
+  }
+
+  /** The informers every replica runs from the start. */
+  fixed(): Informer<never>[] {
+    return [this.credentials, this.namespaces, this.serviceAccounts, this.sourceSecrets, this.managedSecrets] as unknown as Informer<never>[];
+  }
+
+  all(): Informer<never>[] {
+    return [...this.fixed(), ...(this.namedSecrets.all() as unknown as Informer<never>[])];
+  }
+
+  async start(): Promise<void> {
+    const informers = this.fixed();
+    for (const i of informers) i.start();
+    await Promise.all(informers.map((i) => i.waitForSync(this.syncTimeoutMs)));
+  }
+
+  stop(): void {
+    for (const i of this.fixed()) i.stop();
+    this.namedSecrets.stop();
+  }
+
+  /** Starts watching Secrets of this name if needed; bounded by the cache-sync timeout. */
+  async watchSecretName(name: string): Promise<void> {
+    await this.namedSecrets.ensure(name);
+  }
+
+  /** Stops the per-name watches no RegistryCredential needs any more. */
+  retainSecretNames(): void {
+    this.namedSecrets.retain(new Set(this.credentials.list().map((rc) => secretNameOf(rc, this.specs))));
+  }
+
+  secretNamed(namespace: string, name: string): Secret | undefined {
+    return this.namedSecrets.get(namespace, name);
+  }
+
+  managedSecretsOf(credential: string): Secret[] {
+    return this.managedSecrets.list().filter((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
+  }
+
+  managesIn(namespace: string, credential: string): boolean {
+    return this.managedSecrets.inNamespace(namespace).some((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
+  }
+
+  annotatedServiceAccounts(secretName: string): ServiceAccount[] {
+    return this.serviceAccounts.list().filter((sa) => sa.metadata.annotations?.[SA_ENTRIES_ANNOTATION] && ourEntries(sa).includes(secretName));
+  }
+
+  serviceAccount(namespace: string, name: string): ServiceAccount | undefined {
+    return this.serviceAccounts.get(namespace, name);
+  }
+
+  recordSecret(secret: Secret): void {
+    this.managedSecrets.observe(secret);
+    this.namedSecrets.observe(secret);
+  }
+
+  forgetSecret(namespace: string, name: string): void {
+    this.managedSecrets.forget(namespace, name);
+    this.namedSecrets.forget(namespace, name);
+  }
+
+  recordServiceAccount(sa: ServiceAccount): void {
+    this.serviceAccounts.observe(sa);
+  }
 }

@@ -1,5 +1,6 @@
 // The desired state of one RegistryCredential and the plan to reach it: pure functions of the
-// inputs read from caches. The applier only carries out the plan.
+// inputs read from caches, each answerable for a single namespace. The applier only carries out
+// the plan.
 import {
   CREDENTIAL_LABEL,
   HASH_ANNOTATION,
@@ -7,7 +8,7 @@ import {
   MANAGED_BY_VALUE,
   SA_ENTRIES_ANNOTATION,
 } from '../api/labels.ts';
-import { API_VERSION, KIND, type ResolvedSpec } from '../api/schema.ts';
+import { API_VERSION, GROUP, KIND, type OwnerReference, type ResolvedSpec } from '../api/schema.ts';
 import { isTerminating, type Namespace, type Secret, type ServiceAccount } from '../kube/objects.ts';
 import type { RenderedConfig } from './dockerconfig.ts';
 import { namespaceSelected, serviceAccountSelected } from './selection.ts';
@@ -22,32 +23,22 @@ export interface CredentialView {
   spec: ResolvedSpec;
 }
 
-export interface DesiredInputs {
-  credential: CredentialView;
-  rendered: RenderedConfig;
-  /** Every other RegistryCredential with a valid spec, to settle who owns a Secret name. */
-  others: CredentialView[];
-  namespaces: Namespace[];
-  serviceAccountsIn(namespace: string): ServiceAccount[];
-  /** Any Secret named spec.secretName in the namespace, whoever manages it. */
-  existingSecret(namespace: string): Secret | undefined;
+/** True when the Secret carries our managed-by label, whichever RegistryCredential it names. */
+export function ours(secret: Secret): boolean {
+  return secret.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 }
 
-export interface NamespaceTarget {
-  namespace: string;
-  /** Absent when the namespace is blocked by a conflict. */
-  secret?: Secret;
-  conflict?: string;
-  serviceAccounts: string[];
+/** The RegistryCredential a Secret of ours belongs to; undefined for anyone else's Secret. */
+export function heldBy(secret: Secret): string | undefined {
+  return ours(secret) ? secret.metadata.labels?.[CREDENTIAL_LABEL] : undefined;
 }
 
 /** True when the Secret carries our labels for this RegistryCredential. */
 export function managedBy(secret: Secret, credential: string): boolean {
-  const l = secret.metadata.labels ?? {};
-  return l[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && l[CREDENTIAL_LABEL] === credential;
+  return heldBy(secret) === credential;
 }
 
-/** The older RegistryCredential (creation time, then name) wins a contested Secret name. */
+/** The older RegistryCredential (creation time, then name) sorts first. */
 export function olderFirst(a: CredentialView, b: CredentialView): number {
   const ta = Date.parse(a.creationTimestamp);
   const tb = Date.parse(b.creationTimestamp);
@@ -55,6 +46,60 @@ export function olderFirst(a: CredentialView, b: CredentialView): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
+export type Arbitration =
+  | { holder: string; contenders: string[] }
+  | { foreign: string };
+
+/**
+ * Who should hold the Secret of one name in one namespace. `contenders` are the RegistryCredentials
+ * that want it there and can render it (valid spec, readable sources, not being deleted); one that
+ * cannot render never wins and so never forces another out. The current holder keeps it, so a
+ * working Secret never moves because a rival appeared or came back; a namespace nobody holds goes
+ * to the oldest contender. A Secret of that name that is not ours blocks every contender.
+ */
+export function arbitrate(existing: Secret | undefined, contenders: CredentialView[]): Arbitration | undefined {
+  if (existing && !ours(existing)) {
+    return { foreign: 'something other than regcred-operator' };
+  }
+  if (contenders.length === 0) return undefined;
+  const current = existing ? heldBy(existing) : undefined;
+  const sorted = [...contenders].sort(olderFirst);
+  const holder = sorted.find((c) => c.name === current) ?? sorted[0]!;
+  return { holder: holder.name, contenders: sorted.map((c) => c.name).filter((n) => n !== holder.name) };
+}
+
+export interface NamespaceInputs {
+  credential: CredentialView;
+  rendered: RenderedConfig;
+  /** Every other RegistryCredential with the same secretName that can render and is not being deleted. */
+  rivals: CredentialView[];
+  serviceAccountsIn(namespace: string): ServiceAccount[];
+  /** The Secret named spec.secretName in the namespace, whoever manages it. */
+  existingSecret(namespace: string): Secret | undefined;
+}
+
+export interface NamespaceTarget {
+  namespace: string;
+  /** Absent when another holds the Secret or it is not ours. */
+  secret?: Secret;
+  /** The Secret in place, when it is ours (ours or a former holder's). */
+  existing?: Secret;
+  conflict?: string;
+  /** Rivals that want this namespace too while this credential holds it. */
+  contestedBy?: string[];
+  serviceAccounts: string[];
+}
+
+export function ownerReference(credential: Pick<CredentialView, 'name' | 'uid'>): OwnerReference {
+  return { apiVersion: API_VERSION, kind: KIND, name: credential.name, uid: credential.uid, controller: true, blockOwnerDeletion: false };
+}
+
+/**
+ * Under Delete the Secret is owned by its RegistryCredential, so garbage collection backs up our
+ * own cleanup. Under Retain it carries no ownerReference: the policy says it outlives the
+ * credential, and a garbage collector (foreground deletion, CRD removal, an absent operator) must
+ * never be able to take it.
+ */
 export function desiredSecret(credential: CredentialView, namespace: string, rendered: RenderedConfig): Secret {
   return {
     metadata: {
@@ -62,42 +107,46 @@ export function desiredSecret(credential: CredentialView, namespace: string, ren
       namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: credential.name },
       annotations: { [HASH_ANNOTATION]: rendered.hash },
-      ownerReferences: [
-        { apiVersion: API_VERSION, kind: KIND, name: credential.name, uid: credential.uid, controller: true, blockOwnerDeletion: false },
-      ],
+      ownerReferences: credential.spec.deletionPolicy === 'Delete' ? [ownerReference(credential)] : [],
     },
     type: DOCKERCONFIGJSON,
     data: { '.dockerconfigjson': rendered.encoded },
   };
 }
 
-export function desiredState(inputs: DesiredInputs): NamespaceTarget[] {
-  const { credential, rendered } = inputs;
+/** The desired state in one namespace; undefined when the credential does not select it. */
+export function desiredInNamespace(inputs: NamespaceInputs, ns: Namespace): NamespaceTarget | undefined {
+  const { credential } = inputs;
+  if (!namespaceSelected(credential.spec, ns)) return undefined;
+  const name = ns.metadata.name;
   const secretName = credential.spec.secretName;
-  const rivals = inputs.others.filter((o) => o.spec.secretName === secretName && o.name !== credential.name);
-  const targets: NamespaceTarget[] = [];
-  for (const ns of inputs.namespaces) {
-    if (!namespaceSelected(credential.spec, ns)) continue;
-    const name = ns.metadata.name;
-    const serviceAccounts = inputs.serviceAccountsIn(name)
-      .filter((sa) => serviceAccountSelected(credential.spec, sa))
-      .map((sa) => sa.metadata.name)
-      .sort();
-    const winner = rivals.filter((r) => namespaceSelected(r.spec, ns) && olderFirst(r, credential) < 0).sort(olderFirst)[0];
-    if (winner) {
-      targets.push({ namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} is claimed by the older RegistryCredential ${winner.name}` });
-      continue;
-    }
-    const existing = inputs.existingSecret(name);
-    if (existing && !managedBy(existing, credential.name)) {
-      const owner = existing.metadata.labels?.[CREDENTIAL_LABEL];
-      const by = existing.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && owner ? `RegistryCredential ${owner}` : 'something other than regcred-operator';
-      targets.push({ namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} already exists and is managed by ${by}; it is left untouched` });
-      continue;
-    }
-    targets.push({ namespace: name, secret: desiredSecret(credential, name, rendered), serviceAccounts });
+  const existing = inputs.existingSecret(name);
+  const contenders = [credential, ...inputs.rivals.filter((r) => namespaceSelected(r.spec, ns))];
+  const decision = arbitrate(existing, contenders)!;
+  if ('foreign' in decision) {
+    return { namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} already exists and is not managed by regcred-operator; it is left untouched` };
   }
-  return targets.sort((a, b) => (a.namespace < b.namespace ? -1 : 1));
+  if (decision.holder !== credential.name) {
+    return { namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} is held by RegistryCredential ${decision.holder}, which also selects this namespace` };
+  }
+  const serviceAccounts = inputs.serviceAccountsIn(name)
+    .filter((sa) => serviceAccountSelected(credential.spec, sa))
+    .map((sa) => sa.metadata.name)
+    .sort();
+  return {
+    namespace: name,
+    secret: desiredSecret(credential, name, inputs.rendered),
+    ...(existing ? { existing } : {}),
+    ...(decision.contenders.length ? { contestedBy: decision.contenders } : {}),
+    serviceAccounts,
+  };
+}
+
+export function desiredState(inputs: NamespaceInputs, namespaces: Namespace[]): NamespaceTarget[] {
+  return namespaces
+    .map((ns) => desiredInNamespace(inputs, ns))
+    .filter((t): t is NamespaceTarget => t !== undefined)
+    .sort((a, b) => (a.namespace < b.namespace ? -1 : 1));
 }
 
 /** Entries we added to a ServiceAccount, from our annotation. */
@@ -110,23 +159,36 @@ export function hasEntry(sa: ServiceAccount, secretName: string): boolean {
   return (sa.imagePullSecrets ?? []).some((e) => e.name === secretName);
 }
 
-/** Whether a managed Secret differs from the desired one in anything we own. */
+const isOurOwnerRef = (r: OwnerReference) => r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`);
+
+/** Owner references after a write: everyone else's kept, ours exactly as desired. */
+export function mergedOwnerReferences(observed: Secret, desired: Secret): OwnerReference[] {
+  return [...(observed.metadata.ownerReferences ?? []).filter((r) => !isOurOwnerRef(r)), ...(desired.metadata.ownerReferences ?? [])];
+}
+
+/** Whether a Secret in place differs from the desired one in anything we own. */
 export function secretDiffers(observed: Secret, desired: Secret): boolean {
-  if (observed.type !== desired.type || observed.immutable) return true;
+  if (needsReplacement(observed, desired)) return true;
   const wantData = desired.data ?? {};
   const haveData = observed.data ?? {};
   if (Object.keys(haveData).length !== Object.keys(wantData).length) return true;
   for (const [k, v] of Object.entries(wantData)) if (haveData[k] !== v) return true;
   for (const [k, v] of Object.entries(desired.metadata.labels ?? {})) if (observed.metadata.labels?.[k] !== v) return true;
   for (const [k, v] of Object.entries(desired.metadata.annotations ?? {})) if (observed.metadata.annotations?.[k] !== v) return true;
-  const want = desired.metadata.ownerReferences?.[0];
-  return !(observed.metadata.ownerReferences ?? []).some((r) => r.uid === want?.uid && r.controller === true);
+  const key = (refs: OwnerReference[]) => refs.filter(isOurOwnerRef).map((r) => `${r.uid}/${r.controller === true}`).sort().join(',');
+  return key(observed.metadata.ownerReferences ?? []) !== key(desired.metadata.ownerReferences ?? []);
+}
+
+/** type and immutability cannot be changed in place: such a Secret is deleted and created again. */
+export function needsReplacement(observed: Secret, desired: Secret): boolean {
+  return observed.type !== desired.type || observed.immutable === true;
 }
 
 export type Action =
   | { kind: 'createSecret'; namespace: string; secret: Secret }
   | { kind: 'updateSecret'; namespace: string; secret: Secret; observed: Secret }
   | { kind: 'deleteSecret'; namespace: string; observed: Secret }
+  | { kind: 'releaseSecret'; namespace: string; observed: Secret; ownerUid: string }
   | { kind: 'addEntry'; namespace: string; serviceAccount: string; secretName: string }
   | { kind: 'removeEntry'; namespace: string; serviceAccount: string; secretName: string };
 
@@ -134,54 +196,78 @@ export interface Observed {
   /** Secrets labelled as this RegistryCredential's. */
   managedSecrets: Secret[];
   serviceAccountsIn(namespace: string): ServiceAccount[];
+  /** Every ServiceAccount whose annotation says we added an entry named secretName. */
+  annotatedServiceAccounts(secretName: string): ServiceAccount[];
   namespace(name: string): Namespace | undefined;
+  /** The Secret of that name in the namespace, whoever manages it. */
+  existingSecret(namespace: string, name: string): Secret | undefined;
+  /** A rival that can render wants this namespace: leave our Secret for it to take over in place. */
+  handedOver(namespace: string): boolean;
 }
 
 export interface Plan {
   /** Run first: entries removed before their Secret goes, so no ServiceAccount points at nothing. */
   removals: Action[];
   writes: Action[];
-  /** Run last. */
+  /** Run last, each only if every removal in its namespace succeeded. */
   deletions: Action[];
+  /** Namespaces whose Secret waits for a rival to take it over. */
+  handovers: string[];
 }
 
 /**
- * Diffs the desired targets against what exists. With deletionPolicy Retain, nothing we made is
- * removed when it stops being desired.
+ * Diffs the desired targets against what exists. `secretName` and `policy` are the credential's;
+ * with `targets` empty and policy Delete this is the full cleanup run when the credential goes.
+ * With Retain, nothing we made is removed when it stops being desired.
  */
-export function plan(targets: NamespaceTarget[], observed: Observed, policy: ResolvedSpec['deletionPolicy']): Plan {
-  const result: Plan = { removals: [], writes: [], deletions: [] };
-  const managed = new Map(observed.managedSecrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
+export function plan(targets: NamespaceTarget[], observed: Observed, secretName: string, policy: ResolvedSpec['deletionPolicy']): Plan {
+  const result: Plan = { removals: [], writes: [], deletions: [], handovers: [] };
   const wanted = new Set<string>();
 
   for (const t of targets) {
     if (!t.secret) continue;
-    const key = `${t.namespace}/${t.secret.metadata.name}`;
-    wanted.add(key);
-    const existing = managed.get(key);
+    wanted.add(t.namespace);
+    const existing = t.existing;
     if (!existing) result.writes.push({ kind: 'createSecret', namespace: t.namespace, secret: t.secret });
     else if (secretDiffers(existing, t.secret)) result.writes.push({ kind: 'updateSecret', namespace: t.namespace, secret: t.secret, observed: existing });
     const selected = new Set(t.serviceAccounts);
     for (const sa of observed.serviceAccountsIn(t.namespace)) {
-      const name = t.secret.metadata.name;
       if (selected.has(sa.metadata.name)) {
-        if (!hasEntry(sa, name)) result.writes.push({ kind: 'addEntry', namespace: t.namespace, serviceAccount: sa.metadata.name, secretName: name });
-      } else if (policy === 'Delete' && ourEntries(sa).includes(name) && hasEntry(sa, name)) {
-        result.removals.push({ kind: 'removeEntry', namespace: t.namespace, serviceAccount: sa.metadata.name, secretName: name });
+        if (!hasEntry(sa, secretName)) result.writes.push({ kind: 'addEntry', namespace: t.namespace, serviceAccount: sa.metadata.name, secretName });
+      } else if (policy === 'Delete' && ourEntries(sa).includes(secretName) && hasEntry(sa, secretName)) {
+        result.removals.push({ kind: 'removeEntry', namespace: t.namespace, serviceAccount: sa.metadata.name, secretName });
       }
     }
   }
+  if (policy === 'Retain') return result;
 
-  if (policy === 'Delete') {
-    for (const [key, secret] of managed) {
-      if (wanted.has(key)) continue;
-      const namespace = secret.metadata.namespace!;
-      const ns = observed.namespace(namespace);
-      // The namespace controller is already deleting everything in a terminating namespace.
-      if (!ns || isTerminating(ns)) continue;
-      result.removals.push(...entryRemovals(observed.serviceAccountsIn(namespace), namespace, secret.metadata.name));
-      result.deletions.push({ kind: 'deleteSecret', namespace, observed: secret });
+  // Our Secrets that are no longer wanted, under their old name too.
+  const stale = new Set<string>();
+  for (const secret of observed.managedSecrets) {
+    const namespace = secret.metadata.namespace!;
+    if (wanted.has(namespace) && secret.metadata.name === secretName) continue;
+    const ns = observed.namespace(namespace);
+    // The namespace controller is already deleting everything in a terminating namespace.
+    if (!ns || isTerminating(ns)) continue;
+    if (secret.metadata.name === secretName && observed.handedOver(namespace)) {
+      result.handovers.push(namespace);
+      continue;
     }
+    stale.add(namespace);
+    result.removals.push(...entryRemovals(observed.serviceAccountsIn(namespace), namespace, secret.metadata.name));
+    result.deletions.push({ kind: 'deleteSecret', namespace, observed: secret });
+  }
+  // Entries our annotation records where no Secret of that name is wanted or held by anyone of
+  // ours: whatever we added must not dangle, even when its Secret is already gone.
+  for (const sa of observed.annotatedServiceAccounts(secretName)) {
+    const namespace = sa.metadata.namespace!;
+    if (wanted.has(namespace) || stale.has(namespace) || !hasEntry(sa, secretName)) continue;
+    const ns = observed.namespace(namespace);
+    if (!ns || isTerminating(ns)) continue;
+    // A Secret of that name still in place (a rival's, or one we do not manage) is what the entry
+    // serves now: removing the entry would break pulls.
+    if (observed.existingSecret(namespace, secretName) || observed.handedOver(namespace)) continue;
+    result.removals.push({ kind: 'removeEntry', namespace, serviceAccount: sa.metadata.name, secretName });
   }
   return result;
 }

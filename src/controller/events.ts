@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, type RegistryCredential } from '../api/schema.ts';
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
 import { microTime } from '../kube/time.ts';
-import { describe } from '../kube/informer.ts';
+import { describe } from '../kube/errors.ts';
 import type { EventSpec } from './status.ts';
 
 export const REPORTING_CONTROLLER = 'regcred.dev/regcred-operator';

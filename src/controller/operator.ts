@@ -3,10 +3,11 @@
 import type { Logger } from 'pino';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { describe } from '../kube/informer.ts';
-import { WorkQueue } from '../queue/workqueue.ts';
+import { describe } from '../kube/errors.ts';
+import { WorkQueue, type WorkResult } from '../queue/workqueue.ts';
 import type { Metrics } from '../server/metrics.ts';
-import { createCaches, fixedInformers, type Caches } from './caches.ts';
+import { Caches } from './caches.ts';
+import { keysForSecretName, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
 
@@ -14,6 +15,12 @@ export interface OperatorOptions {
   credentialsNamespace: string;
   concurrency: number;
   maxConcurrentWrites: number;
+  /** Every credential is reconciled again after about this long, events or not (0: never). */
+  resyncPeriodMs?: number;
+  cacheSyncTimeoutMs?: number;
+  /** Backoff bounds of the work queue (tests shorten them). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
 }
 
 export class Operator {
@@ -22,14 +29,18 @@ export class Operator {
   private readonly reconciler: Reconciler;
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
+  private readonly options: OperatorOptions;
   private working = false;
   private synced = false;
 
   constructor(client: KubeClient, log: Logger, options: OperatorOptions, metrics?: Metrics) {
     this.log = log;
     this.metrics = metrics;
+    this.options = options;
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       concurrency: options.concurrency,
+      ...(options.baseDelayMs !== undefined ? { baseDelayMs: options.baseDelayMs } : {}),
+      ...(options.maxDelayMs !== undefined ? { maxDelayMs: options.maxDelayMs } : {}),
       onDone: (key, o) => {
         metrics?.queueLatency.observe(o.waitedMs / 1000);
         metrics?.reconcileDuration.observe(o.durationMs / 1000);
@@ -42,9 +53,16 @@ export class Operator {
       },
     });
     // Until the workers start, events are not queued: startWorkers() queues every RegistryCredential.
-    this.caches = createCaches(client, log, options.credentialsNamespace, (key) => {
+    const enqueue = (key: string) => {
       if (this.working) this.queue.add(key);
+    };
+    this.caches = new Caches(client, log, {
+      credentialsNamespace: options.credentialsNamespace,
+      syncTimeoutMs: options.cacheSyncTimeoutMs ?? 120_000,
+    }, (name) => {
+      for (const key of keysForSecretName(this.caches, name)) enqueue(key);
     });
+    wireEventKeys(this.caches, enqueue);
     this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, options);
     metrics?.bind({
       queueDepth: () => this.queue.depth,
@@ -55,20 +73,18 @@ export class Operator {
   }
 
   informers() {
-    return [...fixedInformers(this.caches), ...this.caches.namedSecrets.all()];
+    return this.caches.all();
   }
 
   get hasSynced(): boolean {
     return this.synced;
   }
 
-  /** Starts the caches and waits for their first list. */
+  /** Starts the caches and waits (bounded by the cache-sync timeout) for their first list. */
   async startCaches(): Promise<void> {
-    const informers = fixedInformers(this.caches);
-    for (const i of informers) i.start();
-    await Promise.all(informers.map((i) => i.waitForSync()));
+    await this.caches.start();
     this.synced = true;
-    this.log.info({ informers: informers.map((i) => i.name) }, 'caches synced');
+    this.log.info({ informers: this.caches.fixed().map((i) => i.name) }, 'caches synced');
   }
 
   /** Starts reconciling: every RegistryCredential once, then whatever events bring. */
@@ -77,7 +93,7 @@ export class Operator {
     for (const rc of this.caches.credentials.list()) this.queue.add(rc.metadata.name);
   }
 
-  private async reconcileKey(key: string) {
+  private async reconcileKey(key: string): Promise<WorkResult> {
     const start = Date.now();
     const report = await this.reconciler.reconcile(key);
     this.metrics?.reconciles.inc({ result: report.result });
@@ -87,15 +103,26 @@ export class Operator {
     if (rc) this.metrics?.credentialReady.set({ credential: key }, ready ? 1 : 0);
     else this.metrics?.credentialReady.remove({ credential: key });
     this.log.info({ key, result: report.result, durationMs: Date.now() - start, writes: report.writes }, 'reconciled');
-    return report;
+    if (report.result === 'absent' || report.result === 'deleted') {
+      this.queue.forget(key);
+      return {};
+    }
+    const after = Math.min(report.requeueAfterMs ?? Infinity, this.resyncDelay());
+    return Number.isFinite(after) ? { requeueAfterMs: after } : {};
+  }
+
+  /** The safety net: a jittered resync, so replicas and credentials do not all wake at once. */
+  private resyncDelay(): number {
+    const period = this.options.resyncPeriodMs ?? 0;
+    if (period <= 0) return Infinity;
+    return Math.round(period * (0.9 + Math.random() * 0.2));
   }
 
   /** Stops taking work and waits up to `timeoutMs` for reconciles in flight. */
   async stop(timeoutMs: number): Promise<boolean> {
     this.working = false;
     const finished = await this.queue.shutdown(timeoutMs);
-    for (const i of this.informers()) i.stop();
-    this.caches.namedSecrets.stop();
+    this.caches.stop();
     return finished;
   }
 }

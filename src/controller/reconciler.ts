@@ -1,34 +1,40 @@
 // One reconcile of one RegistryCredential: read the caches, compute the desired state, apply the
-// plan, write the status once. It never looks at which event caused it.
+// plan, write the status once. It never looks at which event caused it. Every failure that a retry
+// can fix is thrown (after the status is written) so the work queue backs the key off; only an
+// invalid spec or an unreadable source waits for its input to change.
 import type { Logger } from 'pino';
-import { CREDENTIAL_LABEL, FINALIZER } from '../api/labels.ts';
-import { resolveSpec, type RegistryCredential, type RegistryCredentialStatus } from '../api/schema.ts';
+import { FINALIZER } from '../api/labels.ts';
+import { resolveSpec, type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, isNotFound, type KubeClient } from '../kube/client.ts';
-import type { Secret } from '../kube/objects.ts';
+import type { Namespace } from '../kube/objects.ts';
 import type { WorkResult } from '../queue/workqueue.ts';
 import { Applier, type ApplyResult } from './apply.ts';
 import type { Caches } from './caches.ts';
 import { renderDockerConfig } from './dockerconfig.ts';
-import { desiredState, entryRemovals, plan, type CredentialView, type NamespaceTarget } from './desired.ts';
+import { desiredState, hasEntry, plan, type CredentialView, type NamespaceTarget, type Observed, type Plan } from './desired.ts';
 import type { EventRecorder } from './events.ts';
+import { namespaceSelected } from './selection.ts';
 import { resolveEntries } from './sources.ts';
 import { eventsFor, nextStatus, statusChanged, type Outcome } from './status.ts';
 
 export interface ReconcilerOptions {
   credentialsNamespace: string;
   maxConcurrentWrites: number;
+  /** How long a credential waits for a rival to take over its Secrets before looking again. */
+  handoverRecheckMs?: number;
 }
 
 export interface ReconcileReport extends WorkResult {
-  result: 'synced' | 'partial' | 'invalid' | 'source' | 'deleted' | 'absent';
+  result: 'synced' | 'partial' | 'invalid' | 'source' | 'deleted' | 'deleting' | 'absent';
   writes: number;
 }
 
-/** Thrown after the status is written when some writes failed for reasons worth retrying soon. */
+/** Thrown after the status is written when some writes failed: the key is retried with backoff. */
 export class RetryableFailure extends Error {
   readonly retryAfterSeconds: number | undefined;
   constructor(message: string, retryAfterSeconds?: number) {
     super(message);
+    this.name = 'RetryableFailure';
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -63,8 +69,7 @@ export class Reconciler {
     const resolved = resolveSpec(rc.metadata.name, rc.spec);
     if (!resolved.ok) return this.finish(rc, { kind: 'invalidSpec', message: resolved.message }, 'invalid', writes);
     const spec = resolved.spec;
-    this.caches.namedSecrets.retain(this.secretNamesInUse());
-    const named = await this.caches.namedSecrets.ensure(spec.secretName);
+    await this.caches.watchSecretName(spec.secretName);
 
     const sources = resolveEntries(spec.registries, {
       secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
@@ -74,29 +79,24 @@ export class Reconciler {
     const rendered = renderDockerConfig(sources.entries);
 
     const credential = view(rc, spec);
+    const rivals = this.rivals(credential.name, spec.secretName);
     const targets = desiredState({
       credential,
       rendered,
-      others: this.otherCredentials(name),
-      namespaces: this.caches.namespaces.list(),
+      rivals,
       serviceAccountsIn: (ns) => this.caches.serviceAccounts.inNamespace(ns),
-      existingSecret: (ns) => named.get(ns, spec.secretName),
-    });
-    const actions = plan(targets, {
-      managedSecrets: this.managedSecretsOf(name),
-      serviceAccountsIn: (ns) => this.caches.serviceAccounts.inNamespace(ns),
-      namespace: (ns) => this.caches.namespaces.get(undefined, ns),
-    }, spec.deletionPolicy);
+      existingSecret: (ns) => this.caches.secretNamed(ns, spec.secretName),
+    }, this.caches.namespaces.list());
+    const actions = plan(targets, this.observed(name, rivals), spec.secretName, spec.deletionPolicy);
     const applied = await this.applier.apply(actions, name);
     writes += applied.writes;
 
-    const outcome = summarize(targets, applied, rendered.hash, rendered.shadowed, writes);
+    const outcome = summarize(targets, actions, applied, this.caches, spec.secretName, rendered.hash, rendered.shadowed, writes);
     const report = await this.finish(rc, outcome, outcome.failures.length ? 'partial' : 'synced', writes);
-    const transient = applied.failures.filter((f) => f.transient);
-    if (transient.length) {
-      const retryAfter = Math.max(0, ...transient.map((f) => f.retryAfterSeconds ?? 0)) || undefined;
-      throw new RetryableFailure(`${transient.length} writes failed and will be retried`, retryAfter);
-    }
+    const failed = applied.failures.filter((f) => f.reason === 'WriteFailed');
+    if (failed.length) throw new RetryableFailure(`${failed.length} writes failed; first: ${failed[0]!.message}`, applied.retryAfterSeconds);
+    // Secrets left for a rival: look again soon in case the rival's write never comes.
+    if (actions.handovers.length) return { ...report, requeueAfterMs: this.options.handoverRecheckMs ?? 2000 };
     return report;
   }
 
@@ -120,48 +120,41 @@ export class Reconciler {
     }
   }
 
-  /** Runs the deletion policy, then lets the object go. */
+  /**
+   * Runs the deletion policy, then lets the object go. Delete: the same plan as for a credential
+   * that wants nothing, so entries go before their Secret and Secrets a rival wants are left for it
+   * to take over in place. Retain: Secrets stay and must not point at their owner any more, or
+   * garbage collection takes them. The finalizer goes only when that is done.
+   */
   private async finalize(rc: RegistryCredential): Promise<ReconcileReport> {
     if (!rc.metadata.finalizers?.includes(FINALIZER)) return { result: 'deleted', writes: 0 };
-    const policy = (rc.spec as { deletionPolicy?: string } | undefined)?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
-    const managed = this.managedSecretsOf(rc.metadata.name);
-    let writes = 0;
+    const name = rc.metadata.name;
+    const raw = rc.spec as { deletionPolicy?: unknown; secretName?: unknown } | undefined;
+    const policy = raw?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
+    const secretName = typeof raw?.secretName === 'string' ? raw.secretName : name;
+    let actions: Plan;
     if (policy === 'Delete') {
-      const removals = managed.flatMap((s) =>
-        entryRemovals(this.caches.serviceAccounts.inNamespace(s.metadata.namespace!), s.metadata.namespace!, s.metadata.name));
-      const applied = await this.applier.apply({ removals, writes: [], deletions: managed.map((s) => ({ kind: 'deleteSecret' as const, namespace: s.metadata.namespace!, observed: s })) }, rc.metadata.name);
-      writes += applied.writes;
-      if (applied.failures.length) throw new RetryableFailure(`cleanup of ${applied.failures.length} namespaces failed: ${applied.failures[0]!.message}`);
+      actions = plan([], this.observed(name, this.rivals(name, secretName)), secretName, 'Delete');
     } else {
-      // Retain: the Secrets stay, so they must stop pointing at their owner or garbage collection takes them.
-      for (const secret of managed) {
-        const made = await this.releaseSecret(secret, rc.metadata.uid!);
-        writes += made;
-      }
+      const uid = rc.metadata.uid ?? '';
+      const owned = this.caches.managedSecretsOf(name).filter((s) => (s.metadata.ownerReferences ?? []).some((r) => r.uid === uid));
+      actions = { removals: [], writes: owned.map((s) => ({ kind: 'releaseSecret' as const, namespace: s.metadata.namespace!, observed: s, ownerUid: uid })), deletions: [], handovers: [] };
+    }
+    const applied = await this.applier.apply(actions, name);
+    if (applied.failures.length) {
+      throw new RetryableFailure(`cleanup failed in ${new Set(applied.failures.map((f) => f.namespace)).size} namespaces; first: ${applied.failures[0]!.message}`, applied.retryAfterSeconds);
+    }
+    if (actions.handovers.length) {
+      this.log.info({ credential: name, namespaces: actions.handovers.length }, 'waiting for a rival RegistryCredential to take over Secrets');
+      return { result: 'deleting', writes: applied.writes, requeueAfterMs: this.options.handoverRecheckMs ?? 2000 };
     }
     try {
       await this.setFinalizers(rc, (rc.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    this.log.info({ credential: rc.metadata.name, policy, writes }, 'cleaned up after deleted RegistryCredential');
-    return { result: 'deleted', writes: writes + 1 };
-  }
-
-  private async releaseSecret(secret: Secret, ownerUid: string): Promise<number> {
-    const refs = secret.metadata.ownerReferences ?? [];
-    const kept = refs.filter((r) => r.uid !== ownerUid);
-    if (kept.length === refs.length) return 0;
-    try {
-      const updated = await this.client.patch<Secret>(RESOURCES.secrets, secret.metadata.namespace, secret.metadata.name, {
-        metadata: { resourceVersion: secret.metadata.resourceVersion, ownerReferences: kept.length ? kept : null },
-      });
-      this.caches.managedSecrets.observe(updated);
-      return 1;
-    } catch (err) {
-      if (isNotFound(err)) return 0;
-      throw err;
-    }
+    this.log.info({ credential: name, policy, writes: applied.writes }, 'cleaned up after deleted RegistryCredential');
+    return { result: 'deleted', writes: applied.writes + 1 };
   }
 
   private async setFinalizers(rc: RegistryCredential, finalizers: string[]): Promise<RegistryCredential> {
@@ -172,34 +165,51 @@ export class Reconciler {
     return updated;
   }
 
-  private managedSecretsOf(name: string): Secret[] {
-    return this.caches.managedSecrets.list().filter((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === name);
+  private observed(name: string, rivals: CredentialView[]): Observed {
+    const c = this.caches;
+    return {
+      managedSecrets: c.managedSecretsOf(name),
+      serviceAccountsIn: (ns) => c.serviceAccounts.inNamespace(ns),
+      annotatedServiceAccounts: (secretName) => c.annotatedServiceAccounts(secretName),
+      namespace: (ns) => c.namespaces.get(undefined, ns),
+      existingSecret: (ns, secretName) => c.secretNamed(ns, secretName),
+      handedOver: (ns) => {
+        const namespace = c.namespaces.get(undefined, ns);
+        return !!namespace && rivals.some((r) => namespaceSelected(r.spec, namespace as Namespace));
+      },
+    };
   }
 
-  private otherCredentials(name: string): CredentialView[] {
+  /** Other RegistryCredentials with this secretName that can render it and are not being deleted. */
+  private rivals(name: string, secretName: string): CredentialView[] {
     return this.caches.credentials.list().flatMap((o) => {
       if (o.metadata.name === name || o.metadata.deletionTimestamp) return [];
       const spec = this.caches.specs.get(o);
-      return spec ? [view(o, spec)] : [];
+      if (!spec || spec.secretName !== secretName) return [];
+      const sources = resolveEntries(spec.registries, {
+        secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
+        credentialsNamespace: this.options.credentialsNamespace,
+      });
+      return sources.ok ? [view(o, spec)] : [];
     });
-  }
-
-  private secretNamesInUse(): Set<string> {
-    return new Set(this.caches.credentials.list().flatMap((o) => {
-      const spec = this.caches.specs.get(o);
-      return spec ? [spec.secretName] : [];
-    }));
   }
 }
 
-function view(rc: RegistryCredential, spec: CredentialView['spec']): CredentialView {
+function view(rc: RegistryCredential, spec: ResolvedSpec): CredentialView {
   return { name: rc.metadata.name, uid: rc.metadata.uid ?? '', creationTimestamp: rc.metadata.creationTimestamp ?? '', spec };
 }
 
-/** Counts for the status from the targets and what applying them achieved. */
+/**
+ * Counts for the status from the targets and what applying them achieved. A namespace is synced
+ * when this credential holds its Secret and every write there succeeded; a ServiceAccount counts
+ * as patched when it holds the entry afterwards.
+ */
 export function summarize(
   targets: NamespaceTarget[],
+  actions: Plan,
   applied: ApplyResult,
+  caches: Pick<Caches, 'serviceAccounts'>,
+  secretName: string,
   hash: string,
   shadowed: ReturnType<typeof renderDockerConfig>['shadowed'],
   writes: number,
@@ -207,12 +217,23 @@ export function summarize(
   const failures = new Map<string, { namespace: string; reason: string; message: string }>();
   for (const t of targets) if (t.conflict) failures.set(t.namespace, { namespace: t.namespace, reason: 'SecretConflict', message: t.conflict });
   for (const f of applied.failures) if (!failures.has(f.namespace)) failures.set(f.namespace, { namespace: f.namespace, reason: f.reason, message: f.message });
+  const adding = new Set(actions.writes.flatMap((a) => (a.kind === 'addEntry' ? [`${a.namespace}/${a.serviceAccount}`] : [])));
   let patched = 0;
+  const contested = new Set<string>();
   for (const t of targets) {
     if (!t.secret) continue;
-    for (const sa of t.serviceAccounts) if (!applied.failedServiceAccounts.has(`${t.namespace}/${sa}`)) patched++;
+    for (const r of t.contestedBy ?? []) contested.add(r);
+    for (const name of t.serviceAccounts) {
+      const key = `${t.namespace}/${name}`;
+      if (adding.has(key) ? applied.entriesAdded.has(key) : hasEntryNow(caches, t.namespace, name, secretName)) patched++;
+    }
   }
   const matched = targets.length;
   const synced = targets.filter((t) => !failures.has(t.namespace)).length;
-  return { kind: 'applied', matched, synced, patched, failures: [...failures.values()], hash, shadowed, writes };
+  return { kind: 'applied', matched, synced, patched, failures: [...failures.values()], hash, shadowed, writes, contestedBy: [...contested].sort() };
+}
+
+function hasEntryNow(caches: Pick<Caches, 'serviceAccounts'>, namespace: string, name: string, secretName: string): boolean {
+  const sa = caches.serviceAccounts.get(namespace, name);
+  return !!sa && hasEntry(sa, secretName);
 }

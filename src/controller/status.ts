@@ -18,6 +18,8 @@ export type Outcome =
       shadowed: ShadowedRegistry[];
       /** How many writes this reconcile made. */
       writes: number;
+      /** Rivals with the same secretName that want namespaces this credential holds. */
+      contestedBy?: string[];
     };
 
 export interface EventSpec {
@@ -34,8 +36,11 @@ function readyCondition(outcome: Outcome, generation: number, now: string): Cond
     case 'sourceFailure':
       return { ...base, status: 'False', reason: outcome.reason, message: `${outcome.message}; Secrets already in place are left as they are` };
     case 'applied': {
-      const shadowed = outcome.shadowed.map((s) => `${s.ignoredFrom} also names ${s.registry}; ${s.keptFrom} is used`).join('; ');
-      const suffix = shadowed ? `; ${shadowed}` : '';
+      const notes = outcome.shadowed.map((s) => `${s.ignoredFrom} also names ${s.registry}; ${s.keptFrom} is used`);
+      if (outcome.contestedBy?.length) {
+        notes.push(`RegistryCredential ${outcome.contestedBy.join(', ')} also wants Secrets this one holds (the current holder keeps them)`);
+      }
+      const suffix = notes.length ? `; ${notes.join('; ')}` : '';
       if (outcome.failures.length === 0) {
         return { ...base, status: 'True', reason: 'Synced', message: `${outcome.synced} of ${outcome.matched} matched namespaces synced${suffix}` };
       }

@@ -6,6 +6,7 @@
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch, type Dispatcher } from 'undici';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { TokenBucket } from './ratelimit.ts';
 
 export interface Resource {
   group: string;
@@ -79,6 +80,7 @@ export class KubeClient {
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
   private pool: { dispatcher: Dispatcher | undefined; since: number } | undefined;
+  private limiter: TokenBucket | undefined;
 
   constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
     const cluster = config.getCurrentCluster();
@@ -105,6 +107,11 @@ export class KubeClient {
     (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ms;
   }
 
+  /** Client-side rate limit on requests (watches excepted), as client-go's QPS and burst. */
+  setRateLimit(qps: number, burst: number): void {
+    this.limiter = new TokenBucket(qps, burst);
+  }
+
   /** Reports every response (for metrics); one observer at a time. */
   observe(observer: RequestObserver): void {
     this.observer = observer;
@@ -127,8 +134,11 @@ export class KubeClient {
       resource?: string;
       text?: boolean;
       timeoutMs?: number;
+      /** Bypasses the rate limit: leader-election requests must not queue behind a fan-out. */
+      unthrottled?: boolean;
     } = {},
   ): Promise<T> {
+    if (this.limiter && !opts.unthrottled) await this.limiter.take();
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
@@ -228,9 +238,20 @@ export class KubeClient {
     onEvent: (type: string, object: unknown) => void,
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
-    const controller = await this.watcher.watch(this.path(res, namespace), { ...opts }, onEvent, onDone);
+    const controller = await this.watcher.watch(this.path(res, namespace), { ...opts }, onEvent, (err) => onDone(watchError(err)));
     return { stop: () => controller.abort() };
   }
+}
+
+/**
+ * client-node's Watch reports a refused watch (410 Gone included) as a plain Error whose message is
+ * the status text and whose `statusCode` is the status; callers test statuses on KubeError only.
+ */
+function watchError(err: unknown): unknown {
+  const status = err instanceof Error ? (err as { statusCode?: unknown }).statusCode : undefined;
+  if (typeof status !== 'number') return err;
+  // The response body (a Status with the reason) is not read by client-node, so no reason is known.
+  return new KubeError(status, '', (err as Error).message || `HTTP ${status}`);
 }
 
 function withTypeMeta(res: Resource, body: unknown): unknown {

@@ -1,11 +1,24 @@
 // A list-then-watch cache of one resource. It never gives up: every error (including the ones
-// client-node's own informer stops on) leads to a retry with backoff, a 410 Gone leads to a relist,
-// and a stream that goes silent is cut by client-node's inactivity timeout and resumed from the
-// last resourceVersion. Handlers run synchronously and must only enqueue work.
+// client-node's own informer stops on) leads to a retry with backoff, a 410 Gone (as an ERROR event
+// or as the HTTP status of the watch request) leads to a relist, a watch that keeps failing is
+// replaced by a relist too (its resourceVersion may be what the server chokes on), and a stream that
+// goes silent is cut by client-node's inactivity timeout and resumed from the last resourceVersion.
+// Handlers run synchronously and must only enqueue work.
 import type { Logger } from 'pino';
 import type { KubeClient, ListOptions, Resource, WatchHandle } from './client.ts';
 import { KubeError } from './client.ts';
+import { describe } from './errors.ts';
 import { objectKey, type KubeObject } from './objects.ts';
+
+/** Watch failures in a row (errors, not 410s) after which the next attempt lists again. */
+const RELIST_AFTER_FAILURES = 3;
+const DEFAULT_SYNC_TIMEOUT_MS = 120_000;
+
+interface SyncWaiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 export type Handler<T> = (obj: T, old: T | undefined, deleted: boolean) => void;
 
@@ -28,12 +41,22 @@ export class Informer<T extends KubeObject> {
   private watch: WatchHandle | undefined;
   private stopped = true;
   private syncedOnce = false;
-  private readonly syncWaiters: Array<() => void> = [];
-  /** Last time the stream showed life (an event, a bookmark, a reconnect or a list). */
-  lastActivity = Date.now();
+  private readonly syncWaiters = new Set<SyncWaiter>();
+  /**
+   * Last time the cache was known to be current: a list, a watch the server accepted, or a watch
+   * event other than ERROR. An ERROR event proves only that the server answers, not that we keep up.
+   */
+  lastSuccess = Date.now();
+  /** When start() was last called; a cache that never syncs is judged by it. */
+  startedAt: number | undefined;
   /** Relists and watch restarts, for metrics. */
   restarts = 0;
+  /** Watch events that could not be applied and handler exceptions, for metrics. */
+  handlerErrors = 0;
+  private consecutiveFailures = 0;
   private wake: (() => void) | undefined;
+  /** Settles the watch in progress; stop() uses it so the run loop never waits on a dead stream. */
+  private endWatch: (() => void) | undefined;
   private readonly client: KubeClient;
   private readonly resource: Resource;
   private readonly log: Logger;
@@ -45,6 +68,11 @@ export class Informer<T extends KubeObject> {
     this.log = log;
     this.options = options;
     this.name = [resource.plural, options.namespace, options.labelSelector, options.fieldSelector].filter(Boolean).join(' ');
+  }
+
+  /** The success clock under its former name, for readers not yet moved to lastSuccess. */
+  get lastActivity(): number {
+    return this.lastSuccess;
   }
 
   on(handler: Handler<T>): this {
@@ -108,18 +136,42 @@ export class Informer<T extends KubeObject> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.startedAt = Date.now();
     void this.run();
   }
 
   stop(): void {
     this.stopped = true;
     this.watch?.stop();
+    this.endWatch?.();
     this.wake?.();
+    for (const w of this.syncWaiters) {
+      clearTimeout(w.timer);
+      w.reject(this.stoppedError());
+    }
+    this.syncWaiters.clear();
   }
 
-  waitForSync(): Promise<void> {
+  /** Resolves on the first complete list; rejects after `timeoutMs` or when the informer stops first. */
+  waitForSync(timeoutMs = DEFAULT_SYNC_TIMEOUT_MS): Promise<void> {
     if (this.syncedOnce) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.push(resolve));
+    // Stopped after a start: nothing will ever fill the cache. Not yet started: start() may follow.
+    if (this.stopped && this.startedAt !== undefined) return Promise.reject(this.stoppedError());
+    return new Promise<void>((resolve, reject) => {
+      const waiter: SyncWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.syncWaiters.delete(waiter);
+          reject(new Error(`informer ${this.name} did not sync within ${timeoutMs}ms`));
+        }, timeoutMs),
+      };
+      this.syncWaiters.add(waiter);
+    });
+  }
+
+  private stoppedError(): Error {
+    return new Error(`informer ${this.name} stopped before its cache synced`);
   }
 
   private async run(): Promise<void> {
@@ -133,8 +185,14 @@ export class Informer<T extends KubeObject> {
       } catch (err) {
         if (this.stopped) break;
         this.restarts++;
+        this.consecutiveFailures++;
+        const relist = this.consecutiveFailures >= RELIST_AFTER_FAILURES && this.resourceVersion !== undefined;
+        if (relist) {
+          this.resourceVersion = undefined;
+          this.consecutiveFailures = 0;
+        }
         const delay = Math.min(maxBackoff, backoff) * (0.8 + Math.random() * 0.4);
-        this.log.warn({ informer: this.name, error: describe(err), retryInMs: Math.round(delay) }, 'watch failed; retrying');
+        this.log.warn({ informer: this.name, error: describe(err), retryInMs: Math.round(delay), relist }, 'watch failed; retrying');
         backoff = Math.min(maxBackoff, backoff * 2);
         await this.sleep(delay);
       }
@@ -157,13 +215,15 @@ export class Informer<T extends KubeObject> {
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
+    if (this.stopped) return;
 
     const previous = new Map(this.store);
     this.store.clear();
     this.byNamespace.clear();
     for (const v of fresh.values()) this.put(v);
     this.resourceVersion = rv;
-    this.lastActivity = Date.now();
+    this.lastSuccess = Date.now();
+    this.consecutiveFailures = 0;
     for (const [k, obj] of fresh) {
       const old = previous.get(k);
       if (!old || old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit(obj, old, false);
@@ -171,22 +231,32 @@ export class Informer<T extends KubeObject> {
     for (const [k, old] of previous) if (!fresh.has(k)) this.emit(old, old, true);
     if (!this.syncedOnce) {
       this.syncedOnce = true;
-      for (const w of this.syncWaiters.splice(0)) w();
+      for (const w of this.syncWaiters) {
+        clearTimeout(w.timer);
+        w.resolve();
+      }
+      this.syncWaiters.clear();
     }
   }
 
   /** One watch stream; true when it ended normally (server timeout or inactivity cut). */
   private watchOnce(): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
+      if (this.stopped) return resolve(true);
       let settled = false;
       const finish = (err: unknown, healthy = true) => {
         if (settled) return;
         settled = true;
         this.watch?.stop();
         this.watch = undefined;
+        this.endWatch = undefined;
         if (err) reject(err);
-        else resolve(healthy);
+        else {
+          if (healthy) this.consecutiveFailures = 0;
+          resolve(healthy);
+        }
       };
+      this.endWatch = () => finish(undefined);
       const timeout = this.options.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
       this.client
         .watch(
@@ -200,20 +270,35 @@ export class Informer<T extends KubeObject> {
             ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
           },
           (type, obj) => {
-            this.lastActivity = Date.now();
-            if (type === 'ERROR') {
-              const status = obj as { code?: number; message?: string };
-              if (status.code === 410) {
-                // The resourceVersion is too old: relist.
-                this.resourceVersion = undefined;
-                finish(undefined);
-              } else finish(new KubeError(status.code ?? 500, 'WatchError', status.message ?? 'watch error'));
-              return;
+            // Lines client-node had already read when this stream was given up on; the next watch
+            // starts from the resourceVersion they did not advance.
+            if (settled) return;
+            // client-node drops whatever this callback throws without a word.
+            try {
+              if (type === 'ERROR') {
+                const status = (obj ?? {}) as { code?: number; message?: string };
+                if (status.code === 410) {
+                  // The resourceVersion is too old: relist.
+                  this.resourceVersion = undefined;
+                  finish(undefined);
+                } else finish(new KubeError(status.code ?? 500, 'WatchError', status.message ?? 'watch error'));
+                return;
+              }
+              this.lastSuccess = Date.now();
+              this.consecutiveFailures = 0;
+              this.apply(type, obj as T);
+            } catch (err) {
+              this.handlerErrors++;
+              this.log.error({ informer: this.name, eventType: type, error: describe(err) }, 'could not apply a watch event; skipped it');
             }
-            this.apply(type, obj as T);
           },
           (err) => {
-            if (isInactivityTimeout(err)) {
+            if (isGone(err)) {
+              // The watch request itself was refused with 410: its resourceVersion is too old.
+              this.log.debug({ informer: this.name }, 'watch resourceVersion expired; relisting');
+              this.resourceVersion = undefined;
+              finish(undefined);
+            } else if (isInactivityTimeout(err)) {
               // A silent stream: resume from the last resourceVersion on a new connection.
               this.log.debug({ informer: this.name }, 'watch stream went silent; reconnecting');
               this.restarts++;
@@ -222,10 +307,12 @@ export class Informer<T extends KubeObject> {
           },
         )
         .then((handle) => {
-          this.watch = handle;
           if (settled || this.stopped) handle.stop();
-          // Only an accepted stream counts as life; a failed connect has already settled.
-          else this.lastActivity = Date.now();
+          else {
+            this.watch = handle;
+            // Only an accepted stream counts as success; a failed connect has already settled.
+            this.lastSuccess = Date.now();
+          }
         }, finish);
     });
   }
@@ -234,11 +321,17 @@ export class Informer<T extends KubeObject> {
     const rv = obj.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (type === 'BOOKMARK') return;
+    if (!obj.metadata?.name) throw new Error(`${type} event for an object without metadata.name`);
     const old = this.store.get(objectKey(obj));
     if (type === 'DELETED') {
+      // Not in the cache: forget() already recorded our own delete, so this is no news.
+      if (!old) return;
       this.remove(obj.metadata.namespace, obj.metadata.name);
       this.emit(obj, old, true);
     } else if (type === 'ADDED' || type === 'MODIFIED') {
+      // The version the cache holds, typically one we wrote and observe()d: no news, and waking
+      // handlers for our own writes would make every reconcile schedule another.
+      if (old && rv && old.metadata.resourceVersion === rv) return;
       // observe() may already hold a newer version written by us; never step back from it.
       if (!old || !newer(old.metadata.resourceVersion, rv)) this.put(obj);
       this.emit(obj, old, false);
@@ -250,6 +343,7 @@ export class Informer<T extends KubeObject> {
       try {
         h(obj, old, deleted);
       } catch (err) {
+        this.handlerErrors++;
         this.log.error({ informer: this.name, error: describe(err) }, 'event handler failed');
       }
     }
@@ -279,9 +373,8 @@ function isInactivityTimeout(err: unknown): boolean {
   return err instanceof Error && err.name === 'TimeoutError';
 }
 
-/** An error as a log field: name, message and HTTP status only. */
-export function describe(err: unknown): { name?: string; message: string; status?: number } {
-  if (err instanceof KubeError) return { name: err.name, message: err.message, status: err.status };
-  if (err instanceof Error) return { name: err.name, message: err.message };
-  return { message: String(err) };
+/** KubeClient turns client-node's refused-watch Error into a KubeError; the raw form is accepted too. */
+function isGone(err: unknown): boolean {
+  if (err instanceof KubeError) return err.status === 410;
+  return err instanceof Error && (err as { statusCode?: unknown }).statusCode === 410;
 }

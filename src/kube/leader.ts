@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { microTime } from '../controller/events.ts';
+import { microTime } from './time.ts';
 import { RESOURCES, isConflict, isNotFound, type KubeClient } from './client.ts';
-import { describe } from './informer.ts';
+import { describe } from './errors.ts';
 
 export interface LeaseOptions {
   namespace: string;
@@ -16,6 +16,9 @@ export interface LeaseOptions {
   retryPeriodMs: number;
   identity?: string;
 }
+
+/** One try: `sentAt` is when the winning write left, `otherHolder` that the Lease names someone else. */
+type Attempt = { held: true; sentAt: number } | { held: false; otherHolder: boolean };
 
 interface Lease {
   metadata: { name: string; namespace: string; resourceVersion?: string };
@@ -37,8 +40,14 @@ export class LeaderElector {
   private observedAt = 0;
   private lease: Lease | undefined;
   private leading = false;
+  private renewedAt = 0;
   private renewTimer: NodeJS.Timeout | undefined;
   private stopWatchdog: () => void = () => undefined;
+  private stopped = false;
+  private acquiring: Promise<boolean> | undefined;
+  private inFlight: Promise<Attempt> | undefined;
+  private wake: (() => void) | undefined;
+  private releasing: Promise<void> | undefined;
 
   constructor(client: KubeClient, log: Logger, options: LeaseOptions) {
     this.client = client;
@@ -47,27 +56,50 @@ export class LeaderElector {
     this.identity = options.identity ?? `${process.env.POD_NAME ?? hostname()}_${randomUUID()}`;
   }
 
-  /** Tries every retry period until the lease is ours (true) or `cancelled()` says stop (false). */
-  async acquire(cancelled: () => boolean): Promise<boolean> {
+  /**
+   * Tries every retry period until the lease is ours (true) or `cancelled()` or `release()` says
+   * stop (false). A lease won by a request that was in flight when the stop came is given back
+   * before returning, so an exiting process never leaves it held until it expires.
+   */
+  acquire(cancelled: () => boolean): Promise<boolean> {
+    this.acquiring = this.acquireLoop(() => this.stopped || cancelled());
+    return this.acquiring;
+  }
+
+  private async acquireLoop(stop: () => boolean): Promise<boolean> {
     this.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity }, 'waiting for the leader lease');
-    while (!cancelled()) {
-      if (await this.tryAcquireOrRenew()) {
+    while (!stop()) {
+      const attempt = await this.attempt(false);
+      if (attempt.held) {
+        if (stop()) {
+          await this.writeRelease();
+          return false;
+        }
         this.leading = true;
         this.log.info({ identity: this.identity }, 'became leader');
         return true;
       }
-      await sleep(this.options.retryPeriodMs * (1 + Math.random() * 0.2));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.retryPeriodMs * (1 + Math.random() * 0.2));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
     }
     return false;
   }
 
   /**
-   * Renews every retry period; calls `onLost` once no renewal has succeeded for the renew deadline.
-   * A watchdog checks the deadline on its own clock, so a request hanging on a dead connection
-   * cannot keep a former leader running past it.
+   * Renews every retry period; calls `onLost` once no renewal has succeeded for the renew deadline,
+   * or at once when the Lease names another holder. A watchdog checks the deadline on its own
+   * clock, so a request hanging on a dead connection cannot keep a former leader running past it.
    */
   keepRenewing(onLost: () => void): void {
-    let lastRenew = Date.now();
+    // Counted from when the last winning write was sent: the server may have applied it at once
+    // and others count the lease's expiry from then, however late the response reached us.
+    let lastRenew = this.renewedAt;
     const lost = () => {
       if (!this.leading) return;
       this.leading = false;
@@ -80,19 +112,41 @@ export class LeaderElector {
     }, Math.max(50, Math.min(1000, this.options.retryPeriodMs / 2)));
     const tick = async () => {
       if (!this.leading) return;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
-      if (this.leading) this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
+      const attempt = await this.attempt(true);
+      if (attempt.held) lastRenew = attempt.sentAt;
+      // Another holder means someone took the lease over (it expired by their clock, or a person
+      // moved it); every further write of ours would be made without it.
+      else if (attempt.otherHolder) lost();
+      if (this.leading && !this.stopped) this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
     };
     this.renewTimer = setTimeout(() => void tick(), this.options.retryPeriodMs);
     this.stopWatchdog = () => clearInterval(watchdog);
   }
 
-  /** Gives the lease up so a standby takes over without waiting for it to expire. */
-  async release(): Promise<void> {
+  /**
+   * Gives the lease up so a standby takes over without waiting for it to expire. Also stops a
+   * running `acquire`, and resolves only once a lease that acquire may still win is given back.
+   */
+  release(): Promise<void> {
+    this.releasing ??= this.releaseOnce();
+    return this.releasing;
+  }
+
+  private async releaseOnce(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
     clearTimeout(this.renewTimer);
     this.stopWatchdog();
-    if (!this.leading || !this.lease) return;
+    await this.acquiring?.catch(() => false);
+    // A renewal in flight may yet move the resourceVersion our release write is conditional on.
+    await this.inFlight?.catch(() => undefined);
+    if (!this.leading) return;
     this.leading = false;
+    await this.writeRelease();
+  }
+
+  private async writeRelease(): Promise<void> {
+    if (!this.lease) return;
     const now = microTime(new Date());
     try {
       await this.leaseRequest('PUT', this.lease.metadata, { ...this.lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now });
@@ -102,7 +156,15 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private attempt(renewing: boolean): Promise<Attempt> {
+    const attempt = this.tryAcquireOrRenew(renewing);
+    this.inFlight = attempt;
+    return attempt.finally(() => {
+      if (this.inFlight === attempt) this.inFlight = undefined;
+    });
+  }
+
+  private async tryAcquireOrRenew(renewing: boolean): Promise<Attempt> {
     const { namespace, name } = this.options;
     const now = new Date();
     const leaseDurationSeconds = Math.max(1, Math.round(this.options.leaseDurationMs / 1000));
@@ -112,27 +174,24 @@ export class LeaderElector {
     } catch (err) {
       if (!isNotFound(err)) return this.failed(err);
       try {
-        this.lease = await this.leaseRequest('POST', { name, namespace }, {
+        const sentAt = Date.now();
+        const created = await this.leaseRequest('POST', { name, namespace }, {
           holderIdentity: this.identity,
           leaseDurationSeconds,
           acquireTime: microTime(now),
           renewTime: microTime(now),
           leaseTransitions: 0,
         });
-        return true;
+        return this.won(created, sentAt);
       } catch (createErr) {
         return this.failed(createErr);
       }
     }
 
-    const record = JSON.stringify(current.spec);
-    if (record !== this.observedRecord) {
-      this.observedRecord = record;
-      this.observedAt = Date.now();
-    }
+    this.observe(current);
     const holder = current.spec.holderIdentity ?? '';
     const duration = (current.spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-    if (holder && holder !== this.identity && this.observedAt + duration > Date.now()) return false;
+    if (holder && holder !== this.identity && (renewing || this.observedAt + duration > Date.now())) return { held: false, otherHolder: true };
 
     const mine = holder === this.identity;
     const spec: Lease['spec'] = {
@@ -142,13 +201,38 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: (current.spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
     };
+    const sentAt = Date.now();
+    let written: Lease;
     try {
-      this.lease = await this.leaseRequest('PUT', current.metadata, spec);
-      this.observedRecord = JSON.stringify(this.lease.spec);
-      this.observedAt = Date.now();
-      return true;
+      written = await this.leaseRequest('PUT', current.metadata, spec);
     } catch (err) {
-      return this.failed(err);
+      if (!renewing || !isConflict(err)) return this.failed(err);
+      // A conflict on renewal says only that the Lease changed; whether it is still ours decides
+      // between retrying and stepping down.
+      try {
+        const reread = await this.leaseRequest('GET');
+        this.observe(reread);
+        const other = reread.spec.holderIdentity ?? '';
+        return { held: false, otherHolder: other !== '' && other !== this.identity };
+      } catch (readErr) {
+        return this.failed(readErr);
+      }
+    }
+    return this.won(written, sentAt);
+  }
+
+  private won(lease: Lease, sentAt: number): Attempt {
+    this.lease = lease;
+    this.observe(lease);
+    this.renewedAt = sentAt;
+    return { held: true, sentAt };
+  }
+
+  private observe(lease: Lease): void {
+    const record = JSON.stringify(lease.spec);
+    if (record !== this.observedRecord) {
+      this.observedRecord = record;
+      this.observedAt = Date.now();
     }
   }
 
@@ -159,15 +243,12 @@ export class LeaderElector {
       ...(metadata ? { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec } } : {}),
       timeoutMs: this.options.renewDeadlineMs,
       resource: 'leases',
+      unthrottled: true,
     });
   }
 
-  private failed(err: unknown): false {
+  private failed(err: unknown): Attempt {
     if (!isConflict(err)) this.log.warn({ error: describe(err) }, 'leader lease request failed');
-    return false;
+    return { held: false, otherHolder: false };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -7,19 +7,29 @@ import { RESOURCES, type KubeClient } from './client.ts';
 import { Informer } from './informer.ts';
 import type { Secret } from './objects.ts';
 
+export interface NamedSecretsOptions {
+  /** How long ensure() waits for a new name's first list (the --cache-sync-timeout flag). */
+  syncTimeoutMs?: number;
+}
+
 export class NamedSecrets {
   private readonly informers = new Map<string, Informer<Secret>>();
   private readonly client: KubeClient;
   private readonly log: Logger;
   private readonly onChange: (name: string) => void;
+  private readonly syncTimeoutMs: number;
 
-  constructor(client: KubeClient, log: Logger, onChange: (name: string) => void) {
+  constructor(client: KubeClient, log: Logger, onChange: (name: string) => void, options: NamedSecretsOptions = {}) {
     this.client = client;
     this.log = log;
     this.onChange = onChange;
+    this.syncTimeoutMs = options.syncTimeoutMs ?? 120_000;
   }
 
-  /** Starts watching `name` if needed and waits until its cache is filled. */
+  /**
+   * Starts watching `name` if needed and waits until its cache is filled. Rejects after the sync
+   * timeout, or when retain() or stop() drops the informer first, so a reconcile never hangs here.
+   */
   async ensure(name: string): Promise<Informer<Secret>> {
     let informer = this.informers.get(name);
     if (!informer) {
@@ -28,12 +38,22 @@ export class NamedSecrets {
       this.informers.set(name, informer);
       informer.start();
     }
-    await informer.waitForSync();
+    await informer.waitForSync(this.syncTimeoutMs);
     return informer;
   }
 
   get(namespace: string, name: string): Secret | undefined {
     return this.informers.get(name)?.get(namespace, name);
+  }
+
+  /** Records a Secret we just wrote, so its watch event does not wake anyone. */
+  observe(secret: Secret): void {
+    this.informers.get(secret.metadata.name)?.observe(secret);
+  }
+
+  /** Records a Secret we just deleted, so its watch event does not wake anyone. */
+  forget(namespace: string, name: string): void {
+    this.informers.get(name)?.forget(namespace, name);
   }
 
   /** Stops watching names no RegistryCredential uses any more. */

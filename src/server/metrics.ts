@@ -6,7 +6,16 @@ export interface MetricSources {
   queueDepth(): number;
   managedSecrets(): number;
   serviceAccountEntries(): number;
-  informers(): Array<{ name: string; lastActivity: number; restarts: number }>;
+  informers(): InformerStats[];
+}
+
+export interface InformerStats {
+  name: string;
+  /** Last successful list, watch connect or watch event. */
+  lastSuccess: number;
+  restarts: number;
+  /** Watch events that could not be applied, and handlers that threw. */
+  handlerErrors: number;
 }
 
 export class Metrics {
@@ -38,8 +47,9 @@ export class Metrics {
   readonly managedSecrets = this.sourced('regcred_managed_secrets', 'Secrets the operator manages.', (s) => s.managedSecrets());
   readonly serviceAccountEntries = this.sourced('regcred_serviceaccount_entries', 'ServiceAccount entries the operator added.', (s) => s.serviceAccountEntries());
   readonly credentialReady = new Gauge({ name: 'regcred_credential_ready', help: '1 when a RegistryCredential is Ready.', labelNames: ['credential'], registers: [this.registry] });
-  readonly informerLastEventAge = this.perInformer('regcred_informer_last_event_age_seconds', 'Seconds since an informer last saw its stream alive.', (i) => (Date.now() - i.lastActivity) / 1000);
+  readonly informerLastEventAge = this.perInformer('regcred_informer_last_event_age_seconds', 'Seconds since an informer last had a successful list, watch connect or event.', (i) => (Date.now() - i.lastSuccess) / 1000);
   readonly informerRestarts = this.perInformer('regcred_informer_restarts', 'Watch reconnects and relists per informer.', (i) => i.restarts);
+  readonly informerHandlerErrors = this.perInformer('regcred_informer_handler_errors', 'Watch events that could not be applied or whose handler threw, per informer.', (i) => i.handlerErrors);
   readonly leader = new Gauge({ name: 'regcred_leader', help: '1 while this process holds the leader lease.', registers: [this.registry] });
 
   constructor() {
@@ -63,7 +73,7 @@ export class Metrics {
     });
   }
 
-  private perInformer(name: string, help: string, read: (i: { lastActivity: number; restarts: number }) => number): Gauge {
+  private perInformer(name: string, help: string, read: (i: InformerStats) => number): Gauge {
     const sources = () => this.sources;
     return new Gauge({
       name,

@@ -13,10 +13,11 @@ import {
   desiredState,
   entryRemovals,
   olderFirst,
+  arbitrate,
   plan,
   secretDiffers,
   type CredentialView,
-  type DesiredInputs,
+  type NamespaceInputs,
   type NamespaceTarget,
   type Observed,
 } from '../../src/controller/desired.ts';
@@ -61,20 +62,21 @@ function foreignSecret(namespace: string, labels?: Record<string, string>): Secr
   return { metadata: { name: 'pull', namespace, ...(labels ? { labels } : {}) }, type: 'Opaque', data: { x: 'eA==' } };
 }
 
-function inputs(over: Partial<DesiredInputs> = {}, sas: Record<string, ServiceAccount[]> = {}, existing: Record<string, Secret> = {}): DesiredInputs {
+function inputs(over: Partial<NamespaceInputs> = {}, sas: Record<string, ServiceAccount[]> = {}, existing: Record<string, Secret> = {}): NamespaceInputs {
   return {
     credential: credential('rc'),
     rendered,
-    others: [],
-    namespaces: [ns('team-a'), ns('team-b')],
-    serviceAccountsIn: (n) => sas[n] ?? [],
-    existingSecret: (n) => existing[n],
+    rivals: [],
+    serviceAccountsIn: (n: string) => sas[n] ?? [],
+    existingSecret: (n: string) => existing[n],
     ...over,
   };
 }
 
+const TWO = [ns('team-a'), ns('team-b')];
+
 describe('desiredSecret', () => {
-  it('is the exact dockerconfigjson Secret with our labels, hash and one controller ownerRef', () => {
+  it('is the exact dockerconfigjson Secret with our labels, hash and one controller ownerRef under Delete', () => {
     const c = credential('rc');
     expect(desiredSecret(c, 'team-a', rendered)).toEqual({
       metadata: {
@@ -113,19 +115,24 @@ describe('olderFirst', () => {
   });
 });
 
+describe('desiredSecret under Retain', () => {
+  it('carries no ownerReference, so no garbage collector can take a Secret the policy keeps', () => {
+    const c = credential('rc', undefined, { deletionPolicy: 'Retain' });
+    expect(desiredSecret(c, 'team-a', rendered).metadata.ownerReferences).toEqual([]);
+  });
+});
+
 describe('desiredState', () => {
   it('gives each matched namespace the desired Secret and its selected ServiceAccounts, sorted', () => {
     const targets = desiredState(
       inputs(
-        {
-          credential: credential('rc', undefined, { serviceAccounts: { names: ['default', 'builder'] } }),
-          namespaces: [ns('team-b'), ns('kube-system'), ns('team-a'), ns('gone', undefined, true)],
-        },
+        { credential: credential('rc', undefined, { serviceAccounts: { names: ['default', 'builder'] } }) },
         {
           'team-a': [sa('team-a', 'default'), sa('team-a', 'builder'), sa('team-a', 'other')],
           'team-b': [sa('team-b', 'default'), sa('team-b', 'builder', [], [], { 'regcred.dev/ignore': 'true' })],
         },
       ),
+      [ns('team-b'), ns('kube-system'), ns('team-a'), ns('gone', undefined, true)],
     );
     expect(targets).toEqual([
       { namespace: 'team-a', secret: desiredSecret(credential('rc'), 'team-a', rendered), serviceAccounts: ['builder', 'default'] },
@@ -134,129 +141,135 @@ describe('desiredState', () => {
   });
 
   it('returns nothing when no namespace matches', () => {
-    expect(desiredState(inputs({ namespaces: [ns('kube-system'), ns('x', undefined, true)] }))).toEqual([]);
+    expect(desiredState(inputs(), [ns('kube-system'), ns('x', undefined, true)])).toEqual([]);
   });
 
-  it('targets a namespace whose Secret is already ours', () => {
-    const ours = desiredSecret(credential('rc'), 'team-a', renderedB);
-    const targets = desiredState(inputs({ namespaces: [ns('team-a')] }, {}, { 'team-a': ours }));
-    expect(targets).toEqual([{ namespace: 'team-a', secret: desiredSecret(credential('rc'), 'team-a', rendered), serviceAccounts: [] }]);
+  it('targets a namespace whose Secret is already ours and carries it as the one in place', () => {
+    const have = desiredSecret(credential('rc'), 'team-a', renderedB);
+    const targets = desiredState(inputs({}, {}, { 'team-a': have }), [ns('team-a')]);
+    expect(targets).toEqual([{ namespace: 'team-a', secret: desiredSecret(credential('rc'), 'team-a', rendered), existing: have, serviceAccounts: [] }]);
   });
 
-  it.each<[string, Secret, string]>([
-    [
-      'an unmanaged Secret',
-      foreignSecret('team-a'),
-      'Secret team-a/pull already exists and is managed by something other than regcred-operator; it is left untouched',
-    ],
-    [
-      'a Secret of another tool',
-      foreignSecret('team-a', { [MANAGED_BY_LABEL]: 'helm', [CREDENTIAL_LABEL]: 'rc' }),
-      'Secret team-a/pull already exists and is managed by something other than regcred-operator; it is left untouched',
-    ],
-    [
-      'a Secret managed by another credential',
-      foreignSecret('team-a', { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: 'other-rc' }),
-      'Secret team-a/pull already exists and is managed by RegistryCredential other-rc; it is left untouched',
-    ],
-  ])('reports a conflict for %s and leaves the namespace without a Secret', (_name, existing, message) => {
-    const targets = desiredState(inputs({}, { 'team-a': [sa('team-a', 'default')] }, { 'team-a': existing }));
+  it.each<[string, Secret]>([
+    ['an unmanaged Secret', foreignSecret('team-a')],
+    ['a Secret of another tool', foreignSecret('team-a', { [MANAGED_BY_LABEL]: 'helm', [CREDENTIAL_LABEL]: 'rc' })],
+  ])('reports a conflict for %s and leaves the namespace alone', (_name, existing) => {
+    const targets = desiredState(inputs({}, { 'team-a': [sa('team-a', 'default')] }, { 'team-a': existing }), TWO);
     expect(targets).toEqual([
-      { namespace: 'team-a', serviceAccounts: [], conflict: message },
+      { namespace: 'team-a', serviceAccounts: [], conflict: 'Secret team-a/pull already exists and is not managed by regcred-operator; it is left untouched' },
       { namespace: 'team-b', secret: desiredSecret(credential('rc'), 'team-b', rendered), serviceAccounts: [] },
     ]);
   });
 
-  describe('competing credentials with the same secretName', () => {
+  describe('credentials that share a secretName', () => {
     const older = credential('zeta', '2024-01-01T00:00:00Z');
     const younger = credential('alpha', '2024-02-01T00:00:00Z');
+    const heldByYounger = desiredSecret(younger, 'team-a', rendered);
+    const heldByOlder = desiredSecret(older, 'team-a', rendered);
 
-    it('lets the older one win and gives the younger a conflict naming the winner', () => {
-      const forYounger = desiredState(inputs({ credential: younger, others: [older], namespaces: [ns('team-a')] }));
-      expect(forYounger).toEqual([
-        { namespace: 'team-a', serviceAccounts: [], conflict: 'Secret team-a/pull is claimed by the older RegistryCredential zeta' },
+    it('gives a namespace nobody holds to the older, and the younger a conflict naming it', () => {
+      expect(desiredState(inputs({ credential: younger, rivals: [older] }), [ns('team-a')])).toEqual([
+        { namespace: 'team-a', serviceAccounts: [], conflict: 'Secret team-a/pull is held by RegistryCredential zeta, which also selects this namespace' },
       ]);
-      const forOlder = desiredState(inputs({ credential: older, others: [younger], namespaces: [ns('team-a')] }));
-      expect(forOlder).toEqual([{ namespace: 'team-a', secret: desiredSecret(older, 'team-a', rendered), serviceAccounts: [] }]);
+      expect(desiredState(inputs({ credential: older, rivals: [younger] }), [ns('team-a')])).toEqual([
+        { namespace: 'team-a', secret: desiredSecret(older, 'team-a', rendered), contestedBy: ['alpha'], serviceAccounts: [] },
+      ]);
+    });
+
+    it('lets the current holder keep a namespace even when an older rival appears (no needless handover)', () => {
+      const forYounger = desiredState(inputs({ credential: younger, rivals: [older] }, {}, { 'team-a': heldByYounger }), [ns('team-a')]);
+      expect(forYounger[0]!.secret).toEqual(desiredSecret(younger, 'team-a', rendered));
+      expect(forYounger[0]!.contestedBy).toEqual(['zeta']);
+      const forOlder = desiredState(inputs({ credential: older, rivals: [younger] }, {}, { 'team-a': heldByYounger }), [ns('team-a')]);
+      expect(forOlder[0]!.conflict).toBe('Secret team-a/pull is held by RegistryCredential alpha, which also selects this namespace');
+    });
+
+    it('takes over in place a Secret whose holder is no longer a contender (cannot render, deleted, deselected)', () => {
+      // The reconciler passes only rivals that can render and are not being deleted: the older
+      // holder is simply absent from `rivals` here.
+      const targets = desiredState(inputs({ credential: younger, rivals: [] }, {}, { 'team-a': heldByOlder }), [ns('team-a')]);
+      expect(targets).toEqual([{ namespace: 'team-a', secret: desiredSecret(younger, 'team-a', rendered), existing: heldByOlder, serviceAccounts: [] }]);
     });
 
     it('breaks a timestamp tie by name', () => {
       const a = credential('a-rc');
       const b = credential('b-rc');
-      expect(desiredState(inputs({ credential: b, others: [a], namespaces: [ns('team-a')] }))[0]!.conflict).toBe(
-        'Secret team-a/pull is claimed by the older RegistryCredential a-rc',
+      expect(desiredState(inputs({ credential: b, rivals: [a] }), [ns('team-a')])[0]!.conflict).toBe(
+        'Secret team-a/pull is held by RegistryCredential a-rc, which also selects this namespace',
       );
-      expect(desiredState(inputs({ credential: a, others: [b], namespaces: [ns('team-a')] }))[0]!.secret).toBeDefined();
+      expect(desiredState(inputs({ credential: a, rivals: [b] }), [ns('team-a')])[0]!.secret).toEqual(desiredSecret(a, 'team-a', rendered));
     });
 
-    it('names the oldest of several winners', () => {
-      const oldest = credential('middle', '2023-01-01T00:00:00Z');
-      const targets = desiredState(inputs({ credential: younger, others: [older, oldest], namespaces: [ns('team-a')] }));
-      expect(targets[0]!.conflict).toBe('Secret team-a/pull is claimed by the older RegistryCredential middle');
-    });
-
-    it('is not blocked by a competitor that does not select the namespace', () => {
+    it('is not blocked by a rival that does not select the namespace', () => {
       const narrow = credential('zeta', '2024-01-01T00:00:00Z', { namespaces: { include: ['team-b'] } });
-      const targets = desiredState(inputs({ credential: younger, others: [narrow] }));
-      expect(targets).toEqual([
+      expect(desiredState(inputs({ credential: younger, rivals: [narrow] }), TWO)).toEqual([
         { namespace: 'team-a', secret: desiredSecret(younger, 'team-a', rendered), serviceAccounts: [] },
-        { namespace: 'team-b', serviceAccounts: [], conflict: 'Secret team-b/pull is claimed by the older RegistryCredential zeta' },
+        { namespace: 'team-b', serviceAccounts: [], conflict: 'Secret team-b/pull is held by RegistryCredential zeta, which also selects this namespace' },
       ]);
-    });
-
-    it('is not blocked by an older credential with another secretName', () => {
-      const other = credential('zeta', '2024-01-01T00:00:00Z', { secretName: 'other' });
-      const targets = desiredState(inputs({ credential: younger, others: [other], namespaces: [ns('team-a')] }));
-      expect(targets[0]!.secret).toBeDefined();
-      expect(targets[0]!.conflict).toBeUndefined();
-    });
-
-    it('ignores an entry for itself among the others', () => {
-      const self = credential('alpha', '2023-01-01T00:00:00Z');
-      const targets = desiredState(inputs({ credential: younger, others: [self], namespaces: [ns('team-a')] }));
-      expect(targets[0]!.secret).toBeDefined();
     });
   });
 });
 
-function observed(managed: Secret[], sas: Record<string, ServiceAccount[]> = {}, namespaces: Namespace[] = [ns('team-a'), ns('team-b')]): Observed {
+describe('arbitrate', () => {
+  const a = credential('a', '2024-01-01T00:00:00Z');
+  const b = credential('b', '2024-02-01T00:00:00Z');
+  const c = credential('c', '2024-03-01T00:00:00Z');
+  const secretOf = (x: CredentialView) => desiredSecret(x, 'ns', rendered);
+
+  it.each<[string, Secret | undefined, CredentialView[], ReturnType<typeof arbitrate>]>([
+    ['nobody holds it: the oldest contender', undefined, [c, b, a], { holder: 'a', contenders: ['b', 'c'] }],
+    ['the holder is a contender: it keeps it', secretOf(c), [a, b, c], { holder: 'c', contenders: ['a', 'b'] }],
+    ['the holder is not a contender: the oldest takes it over', secretOf(c), [b, a], { holder: 'a', contenders: ['b'] }],
+    ['no contender at all', secretOf(a), [], undefined],
+    ['a Secret that is not ours blocks everyone', foreignSecret('ns'), [a], { foreign: 'something other than regcred-operator' }],
+  ])('%s', (_name, existing, contenders, expected) => {
+    expect(arbitrate(existing, contenders)).toEqual(expected);
+  });
+});
+
+function observed(
+  managed: Secret[],
+  sas: Record<string, ServiceAccount[]> = {},
+  namespaces: Namespace[] = TWO,
+  extra: Partial<Observed> = {},
+): Observed {
   return {
     managedSecrets: managed,
     serviceAccountsIn: (n) => sas[n] ?? [],
+    annotatedServiceAccounts: (name) => Object.values(sas).flat().filter((x) => (x.metadata.annotations?.[SA_ENTRIES_ANNOTATION] ?? '').split(',').includes(name)),
     namespace: (n) => namespaces.find((x) => x.metadata.name === n),
+    existingSecret: (n, name) => managed.find((x) => x.metadata.namespace === n && x.metadata.name === name),
+    handedOver: () => false,
+    ...extra,
   };
 }
 
-function target(namespace: string, serviceAccounts: string[] = [], r = rendered): NamespaceTarget {
-  return { namespace, secret: desiredSecret(credential('rc'), namespace, r), serviceAccounts };
+function target(namespace: string, serviceAccounts: string[] = [], existing?: Secret): NamespaceTarget {
+  return { namespace, secret: desiredSecret(credential('rc'), namespace, rendered), ...(existing ? { existing } : {}), serviceAccounts };
 }
 
-const EMPTY = { removals: [], writes: [], deletions: [] };
+const EMPTY = { removals: [], writes: [], deletions: [], handovers: [] };
+const inPlace = (namespace: string) => desiredSecret(credential('rc'), namespace, rendered);
 
 describe('plan', () => {
   it('creates a Secret that does not exist', () => {
     const t = target('team-a');
-    expect(plan([t], observed([]), 'Delete')).toEqual({
-      removals: [],
-      writes: [{ kind: 'createSecret', namespace: 'team-a', secret: t.secret }],
-      deletions: [],
-    });
+    expect(plan([t], observed([]), 'pull', 'Delete')).toEqual({ ...EMPTY, writes: [{ kind: 'createSecret', namespace: 'team-a', secret: t.secret }] });
   });
 
   it('writes nothing when the Secret is identical', () => {
-    const t = target('team-a');
-    expect(plan([t], observed([structuredClone(t.secret!)]), 'Delete')).toEqual(EMPTY);
+    const have = inPlace('team-a');
+    expect(plan([target('team-a', [], have)], observed([have]), 'pull', 'Delete')).toEqual(EMPTY);
   });
 
   it('writes nothing when the Secret only carries extra metadata of others', () => {
-    const t = target('team-a');
-    const have = structuredClone(t.secret!);
+    const have = inPlace('team-a');
     have.metadata.labels!['extra'] = 'x';
     have.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration'] = '{}';
     have.metadata.resourceVersion = '42';
     have.metadata.uid = 'secret-uid';
     have.metadata.ownerReferences!.push({ apiVersion: 'v1', kind: 'Other', name: 'o', uid: 'o-uid' });
-    expect(plan([t], observed([have]), 'Delete')).toEqual(EMPTY);
+    expect(plan([target('team-a', [], have)], observed([have]), 'pull', 'Delete')).toEqual(EMPTY);
   });
 
   it.each<[string, (s: Secret) => void]>([
@@ -264,44 +277,34 @@ describe('plan', () => {
     ['label missing', (s) => delete s.metadata.labels![MANAGED_BY_LABEL]],
     ['hash annotation changed', (s) => (s.metadata.annotations![HASH_ANNOTATION] = renderedB.hash)],
     ['owner reference missing', (s) => (s.metadata.ownerReferences = [])],
+    ['held by another credential (a takeover in one write)', (s) => (s.metadata.labels![CREDENTIAL_LABEL] = 'former')],
   ])('updates the Secret when %s', (_name, mutate) => {
-    const t = target('team-a');
-    const have = structuredClone(t.secret!);
+    const have = inPlace('team-a');
     mutate(have);
-    expect(plan([t], observed([have]), 'Delete')).toEqual({
-      removals: [],
-      writes: [{ kind: 'updateSecret', namespace: 'team-a', secret: t.secret, observed: have }],
-      deletions: [],
-    });
+    const t = target('team-a', [], have);
+    expect(plan([t], observed([have]), 'pull', 'Delete')).toEqual({ ...EMPTY, writes: [{ kind: 'updateSecret', namespace: 'team-a', secret: t.secret, observed: have }] });
   });
 
   it('adds an entry only to selected ServiceAccounts that lack it', () => {
-    const t = target('team-a', ['default', 'builder', 'ci']);
+    const have = inPlace('team-a');
     const sas = {
-      'team-a': [
-        sa('team-a', 'default'),
-        sa('team-a', 'builder', ['pull'], ['pull']),
-        sa('team-a', 'ci', ['pull']),
-        sa('team-a', 'unselected'),
-      ],
+      'team-a': [sa('team-a', 'default'), sa('team-a', 'builder', ['pull'], ['pull']), sa('team-a', 'ci', ['pull']), sa('team-a', 'unselected')],
     };
-    expect(plan([t], observed([structuredClone(t.secret!)], sas), 'Delete')).toEqual({
-      removals: [],
+    expect(plan([target('team-a', ['default', 'builder', 'ci'], have)], observed([have], sas), 'pull', 'Delete')).toEqual({
+      ...EMPTY,
       writes: [{ kind: 'addEntry', namespace: 'team-a', serviceAccount: 'default', secretName: 'pull' }],
-      deletions: [],
     });
   });
 
   it('removes our entry from a ServiceAccount no longer selected, under Delete only', () => {
-    const t = target('team-a', ['default']);
+    const have = inPlace('team-a');
     const sas = { 'team-a': [sa('team-a', 'default', ['pull'], ['pull']), sa('team-a', 'builder', ['other', 'pull'], ['pull'])] };
-    const managed = [structuredClone(t.secret!)];
-    expect(plan([t], observed(managed, sas), 'Delete')).toEqual({
+    const t = target('team-a', ['default'], have);
+    expect(plan([t], observed([have], sas), 'pull', 'Delete')).toEqual({
+      ...EMPTY,
       removals: [{ kind: 'removeEntry', namespace: 'team-a', serviceAccount: 'builder', secretName: 'pull' }],
-      writes: [],
-      deletions: [],
     });
-    expect(plan([t], observed(managed, sas), 'Retain')).toEqual(EMPTY);
+    expect(plan([t], observed([have], sas), 'pull', 'Retain')).toEqual(EMPTY);
   });
 
   it.each<[string, ServiceAccount]>([
@@ -309,39 +312,57 @@ describe('plan', () => {
     ['an entry our annotation lists for another Secret name', sa('team-a', 'builder', ['pull'], ['other'])],
     ['an entry our annotation lists but that is already gone', sa('team-a', 'builder', ['x'], ['pull'])],
   ])('never removes %s', (_name, account) => {
-    const t = target('team-a', []);
-    expect(plan([t], observed([structuredClone(t.secret!)], { 'team-a': [account] }), 'Delete')).toEqual(EMPTY);
+    const have = inPlace('team-a');
+    expect(plan([target('team-a', [], have)], observed([have], { 'team-a': [account] }), 'pull', 'Delete')).toEqual(EMPTY);
   });
 
   it('touches no ServiceAccount and no Secret of a namespace in conflict', () => {
     const conflict: NamespaceTarget = { namespace: 'team-a', serviceAccounts: [], conflict: 'taken' };
-    const sas = { 'team-a': [sa('team-a', 'default')] };
-    expect(plan([conflict], observed([], sas), 'Delete')).toEqual(EMPTY);
+    expect(plan([conflict], observed([], { 'team-a': [sa('team-a', 'default')] }), 'pull', 'Delete')).toEqual(EMPTY);
   });
 
-  it('removes our entries and deletes a stale managed Secret under Delete', () => {
+  it('removes our entries, then deletes a stale managed Secret under Delete', () => {
     const stale = desiredSecret(credential('rc'), 'team-b', rendered);
-    const sas = {
-      'team-b': [sa('team-b', 'default', ['pull'], ['pull']), sa('team-b', 'foreign', ['pull']), sa('team-b', 'bare')],
-    };
-    expect(plan([], observed([stale], sas), 'Delete')).toEqual({
+    const sas = { 'team-b': [sa('team-b', 'default', ['pull'], ['pull']), sa('team-b', 'foreign', ['pull']), sa('team-b', 'bare')] };
+    expect(plan([], observed([stale], sas), 'pull', 'Delete')).toEqual({
+      ...EMPTY,
       removals: [{ kind: 'removeEntry', namespace: 'team-b', serviceAccount: 'default', secretName: 'pull' }],
-      writes: [],
       deletions: [{ kind: 'deleteSecret', namespace: 'team-b', observed: stale }],
     });
   });
 
-  it('leaves a stale managed Secret and its entries alone under Retain', () => {
+  it('removes an entry our annotation records even when its Secret is already gone (nothing dangles)', () => {
+    const sas = { 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] };
+    expect(plan([], observed([], sas), 'pull', 'Delete')).toEqual({
+      ...EMPTY,
+      removals: [{ kind: 'removeEntry', namespace: 'team-b', serviceAccount: 'default', secretName: 'pull' }],
+    });
+  });
+
+  it('keeps an annotated entry that serves a rival\'s Secret of the same name', () => {
+    const rivals = desiredSecret(credential('other'), 'team-b', rendered);
+    const sas = { 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] };
+    expect(plan([], observed([], sas, TWO, { existingSecret: (n, name) => (n === 'team-b' && name === 'pull' ? rivals : undefined) }), 'pull', 'Delete')).toEqual(EMPTY);
+  });
+
+  it('leaves a stale Secret that a rival wants for it to take over: no deletion, no entry removed', () => {
     const stale = desiredSecret(credential('rc'), 'team-b', rendered);
     const sas = { 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] };
-    expect(plan([], observed([stale], sas), 'Retain')).toEqual(EMPTY);
+    expect(plan([], observed([stale], sas, TWO, { handedOver: (n) => n === 'team-b' }), 'pull', 'Delete')).toEqual({ ...EMPTY, handovers: ['team-b'] });
+  });
+
+  it('leaves a stale managed Secret and its entries alone under Retain', () => {
+    const stale = desiredSecret(credential('rc'), 'team-b', rendered);
+    expect(plan([], observed([stale], { 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] }), 'pull', 'Retain')).toEqual(EMPTY);
   });
 
   it('deletes the Secret of an old secretName next to the new one', () => {
     const t = target('team-a', ['default']);
-    const old: Secret = { ...structuredClone(t.secret!), metadata: { ...structuredClone(t.secret!.metadata), name: 'old-pull' } };
+    const old = inPlace('team-a');
+    old.metadata.name = 'old-pull';
     const sas = { 'team-a': [sa('team-a', 'default', ['old-pull'], ['old-pull'])] };
-    expect(plan([t], observed([old], sas), 'Delete')).toEqual({
+    expect(plan([t], observed([old], sas), 'pull', 'Delete')).toEqual({
+      ...EMPTY,
       removals: [{ kind: 'removeEntry', namespace: 'team-a', serviceAccount: 'default', secretName: 'old-pull' }],
       writes: [
         { kind: 'createSecret', namespace: 'team-a', secret: t.secret },
@@ -358,14 +379,14 @@ describe('plan', () => {
   ])('does nothing in a namespace %s', (_name, namespaces) => {
     const stale = desiredSecret(credential('rc'), 'team-b', rendered);
     const sas = { 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] };
-    expect(plan([], observed([stale], sas, namespaces), 'Delete')).toEqual(EMPTY);
+    expect(plan([], observed([stale], sas, namespaces), 'pull', 'Delete')).toEqual(EMPTY);
   });
 
   it('plans nothing at all for a desired state already in place', () => {
-    const targets = desiredState(inputs({}, { 'team-a': [sa('team-a', 'default', ['pull'], ['pull'])], 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] }));
-    const managed = targets.map((t) => structuredClone(t.secret!));
     const sas = { 'team-a': [sa('team-a', 'default', ['pull'], ['pull'])], 'team-b': [sa('team-b', 'default', ['pull'], ['pull'])] };
-    expect(plan(targets, observed(managed, sas), 'Delete')).toEqual(EMPTY);
+    const existing = { 'team-a': inPlace('team-a'), 'team-b': inPlace('team-b') };
+    const targets = desiredState(inputs({}, sas, existing), TWO);
+    expect(plan(targets, observed(Object.values(existing), sas), 'pull', 'Delete')).toEqual(EMPTY);
   });
 });
 
@@ -414,6 +435,7 @@ describe('secretDiffers', () => {
     ['ownerRefs absent', (s) => delete s.metadata.ownerReferences, true],
     ['ownerRef to another uid', (s) => (s.metadata.ownerReferences![0]!.uid = 'uid-other'), true],
     ['ownerRef not controller', (s) => (s.metadata.ownerReferences![0]!.controller = false), true],
+    ['a second ownerRef of ours', (s) => s.metadata.ownerReferences!.push({ apiVersion: API_VERSION, kind: KIND, name: 'x', uid: 'x' }), true],
   ])('%s → %s', (_name, mutate, expected) => {
     const have = structuredClone(want);
     mutate(have);

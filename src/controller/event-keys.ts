@@ -1,0 +1,86 @@
+// The one place that maps a watch event to the RegistryCredentials it may affect. Handlers only
+// enqueue keys; the reconcile reads everything from the caches and never learns which event woke
+// it. Credentials that share a secretName compete for the same Secrets, so whatever wakes one
+// wakes all of them: arbitration between them must never wait for an unrelated event.
+import type { RegistryCredential } from '../api/schema.ts';
+import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import { secretNameOf, type Caches } from './caches.ts';
+import { heldBy, ourEntries } from './desired.ts';
+import { namespaceRulesMatch } from './selection.ts';
+import { referencedSecrets } from './sources.ts';
+
+type Lookups = Pick<Caches, 'credentials' | 'specs' | 'namespaces' | 'managesIn'>;
+
+/** The named credentials and every credential that shares a secretName with one of them. */
+export function withRivals(c: Lookups, names: Iterable<string>, alsoSecretNames: Iterable<string> = []): Set<string> {
+  const keys = new Set(names);
+  const secretNames = new Set(alsoSecretNames);
+  for (const name of keys) {
+    const rc = c.credentials.get(undefined, name);
+    if (rc) secretNames.add(secretNameOf(rc, c.specs));
+  }
+  if (secretNames.size === 0) return keys;
+  for (const rc of c.credentials.list()) if (secretNames.has(secretNameOf(rc, c.specs))) keys.add(rc.metadata.name);
+  return keys;
+}
+
+function matching(c: Lookups, test: (rc: RegistryCredential) => boolean): string[] {
+  return c.credentials.list().filter(test).map((rc) => rc.metadata.name);
+}
+
+export function keysForCredential(c: Lookups, rc: RegistryCredential, old: RegistryCredential | undefined): Set<string> {
+  const secretNames = [rc, old].filter((o): o is RegistryCredential => !!o).map((o) => secretNameOf(o, c.specs));
+  return withRivals(c, [rc.metadata.name], secretNames);
+}
+
+export function keysForNamespace(c: Lookups, ns: Namespace, old: Namespace | undefined): Set<string> {
+  const name = ns.metadata.name;
+  return withRivals(c, matching(c, (rc) => {
+    const spec = c.specs.get(rc);
+    if (!spec) return false;
+    return namespaceRulesMatch(spec, ns) || (!!old && namespaceRulesMatch(spec, old)) || c.managesIn(name, rc.metadata.name);
+  }));
+}
+
+export function keysForServiceAccount(c: Lookups, sa: ServiceAccount, old: ServiceAccount | undefined): Set<string> {
+  const namespace = sa.metadata.namespace!;
+  const ns = c.namespaces.get(undefined, namespace);
+  // Entries our annotation records lead back to whoever may have to remove them.
+  const annotated = new Set([...ourEntries(sa), ...(old ? ourEntries(old) : [])]);
+  return new Set(matching(c, (rc) => {
+    const spec = c.specs.get(rc);
+    if (!spec) return false;
+    return (!!ns && namespaceRulesMatch(spec, ns)) || c.managesIn(namespace, rc.metadata.name) || annotated.has(spec.secretName);
+  }));
+}
+
+export function keysForSourceSecret(c: Lookups, secret: Secret): Set<string> {
+  return withRivals(c, matching(c, (rc) => {
+    const spec = c.specs.get(rc);
+    return !!spec && referencedSecrets(spec.registries).has(secret.metadata.name);
+  }));
+}
+
+export function keysForManagedSecret(c: Lookups, secret: Secret, old: Secret | undefined): Set<string> {
+  return withRivals(c, [secret, old].flatMap((s) => (s ? [heldBy(s)].filter((n): n is string => !!n) : [])), [secret.metadata.name]);
+}
+
+export function keysForSecretName(c: Lookups, secretName: string): Set<string> {
+  return withRivals(c, [], [secretName]);
+}
+
+/** Connects every cache's events to the queue. */
+export function wireEventKeys(c: Caches, enqueue: (key: string) => void): void {
+  const add = (keys: Set<string>) => {
+    for (const k of keys) enqueue(k);
+  };
+  c.credentials.on((rc, old, deleted) => {
+    if (deleted) c.specs.forget(rc);
+    add(keysForCredential(c, rc, old));
+    c.retainSecretNames();
+  });
+  c.namespaces.on((ns, old) => add(keysForNamespace(c, ns, old)));
+  c.serviceAccounts.on((sa, old) => add(keysForServiceAccount(c, sa, old)));
+  c.sourceSecrets.on((secret) => add(keysForSourceSecret(c, secret)));
+  c.managedSecrets.on((secret, old) => add(keysForManagedSecret(c, secret, old)));
+}
