@@ -35,6 +35,8 @@ export interface InformerOptions {
 export class Informer<T extends KubeObject> {
   readonly name: string;
   private readonly store = new Map<string, T>();
+  /** resourceVersions of our own writes whose watch events have not arrived yet, by object key. */
+  private readonly ownVersions = new Map<string, Set<string>>();
   private readonly byNamespace = new Map<string, Map<string, T>>();
   private readonly handlers: Handler<T>[] = [];
   private resourceVersion: string | undefined;
@@ -126,6 +128,20 @@ export class Informer<T extends KubeObject> {
     const key = objectKey(obj);
     const current = this.store.get(key);
     if (!current || newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) this.put(obj);
+    const rv = obj.metadata.resourceVersion;
+    if (rv) {
+      let versions = this.ownVersions.get(key);
+      if (!versions) this.ownVersions.set(key, (versions = new Set()));
+      versions.add(rv);
+    }
+  }
+
+  /** True (once) when the watch delivers a version that observe() recorded as our own write. */
+  private ownWrite(key: string, rv: string | undefined): boolean {
+    const versions = rv ? this.ownVersions.get(key) : undefined;
+    if (!versions?.delete(rv!)) return false;
+    if (versions.size === 0) this.ownVersions.delete(key);
+    return true;
   }
 
   /** Records a delete we just made. */
@@ -219,6 +235,8 @@ export class Informer<T extends KubeObject> {
 
     const previous = new Map(this.store);
     this.store.clear();
+    // A relist compares resourceVersions itself; versions whose events it skipped are never delivered.
+    this.ownVersions.clear();
     this.byNamespace.clear();
     for (const v of fresh.values()) this.put(v);
     this.resourceVersion = rv;
@@ -329,11 +347,12 @@ export class Informer<T extends KubeObject> {
       this.remove(obj.metadata.namespace, obj.metadata.name);
       this.emit(obj, old, true);
     } else if (type === 'ADDED' || type === 'MODIFIED') {
-      // The version the cache holds, typically one we wrote and observe()d: no news, and waking
-      // handlers for our own writes would make every reconcile schedule another.
-      if (old && rv && old.metadata.resourceVersion === rv) return;
       // observe() may already hold a newer version written by us; never step back from it.
       if (!old || !newer(old.metadata.resourceVersion, rv)) this.put(obj);
+      // A version we wrote ourselves, or the one the cache holds already, is no news: waking
+      // handlers for our own writes would make every reconcile schedule another. Any other
+      // version is someone else's change, even when ours has overtaken it in the cache.
+      if (this.ownWrite(objectKey(obj), rv) || (old && rv && old.metadata.resourceVersion === rv)) return;
       this.emit(obj, old, false);
     }
   }

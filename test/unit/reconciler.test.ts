@@ -1,0 +1,323 @@
+// The reconciler on a small in-memory API server: a table of cluster contents and injected API
+// faults → the calls made and the status written. Caches are the real informers, filled from the
+// fake by list and kept current by its watches.
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION } from '../../src/api/labels.ts';
+import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
+import { Caches } from '../../src/controller/caches.ts';
+import { keysForSecretName, wireEventKeys } from '../../src/controller/event-keys.ts';
+import { EventRecorder } from '../../src/controller/events.ts';
+import { Reconciler, RetryableFailure } from '../../src/controller/reconciler.ts';
+import { RESOURCES } from '../../src/kube/client.ts';
+import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
+import { FakeClient, type Call } from '../support/fake-client.ts';
+
+const CREDS = 'creds';
+const log = pino({ level: 'silent' });
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function credential(name: string, created: string, extra: Record<string, unknown> = {}, source = 'src'): RegistryCredential {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name, uid: `uid-${name}`, generation: 1, creationTimestamp: created, finalizers: [FINALIZER] },
+    spec: {
+      registries: [{ server: 'ghcr.io', username: 'u', passwordFrom: { secretKeyRef: { name: source, key: 'password' } } }],
+      secretName: 'pull',
+      namespaces: { include: ['team-*'] },
+      ...extra,
+    },
+  } as RegistryCredential;
+}
+
+const namespace = (name: string): Namespace => ({ metadata: { name }, status: { phase: 'Active' } });
+const source = (name: string, password: string): Secret => ({ metadata: { name, namespace: CREDS }, type: 'Opaque', data: { password: b64(password) } });
+
+function serviceAccount(ns: string, entries: string[] = [], ours: string[] = [], name = 'default'): ServiceAccount {
+  return {
+    metadata: { name, namespace: ns, ...(ours.length ? { annotations: { [SA_ENTRIES_ANNOTATION]: ours.join(',') } } : {}) },
+    ...(entries.length ? { imagePullSecrets: entries.map((n) => ({ name: n })) } : {}),
+  };
+}
+
+/** A Secret as the operator renders it for `holder` (its bytes do not matter to these tests). */
+function held(ns: string, holder: string, ownerRef = true): Secret {
+  return {
+    metadata: {
+      name: 'pull',
+      namespace: ns,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: holder },
+      annotations: { [HASH_ANNOTATION]: 'sha256:old' },
+      ownerReferences: ownerRef ? [{ apiVersion: API_VERSION, kind: KIND, name: holder, uid: `uid-${holder}`, controller: true, blockOwnerDeletion: false }] : [],
+    },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': b64('{"auths":{}}') },
+  };
+}
+
+interface World {
+  fake: FakeClient;
+  caches: Caches;
+  reconciler: Reconciler;
+  /** Keys the event mapping queued since the last `settle()`. */
+  woken: string[];
+  settle(): Promise<void>;
+}
+
+const stops: Array<() => void> = [];
+afterEach(() => {
+  for (const s of stops.splice(0)) s();
+});
+
+async function world(seed: (f: FakeClient) => void): Promise<World> {
+  const fake = new FakeClient();
+  fake.seed(RESOURCES.namespaces, namespace(CREDS));
+  seed(fake);
+  const woken: string[] = [];
+  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000 }, (name) => woken.push(...keysForSecretName(caches, name)));
+  wireEventKeys(caches, (k) => woken.push(k));
+  await caches.start();
+  stops.push(() => caches.stop());
+  const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 4 });
+  const settle = async () => {
+    // Watch events are delivered on setImmediate; two rounds let every write's event arrive.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    woken.length = 0;
+  };
+  await settle();
+  return { fake, caches, reconciler, woken, settle };
+}
+
+const writesTo = (calls: Call[], resource: string) => calls.filter((c) => c.resource === resource && c.verb !== 'get' && c.verb !== 'list');
+const status = (w: World, name: string) => w.fake.object<RegistryCredential>(RESOURCES.registryCredentials, undefined, name)?.status;
+const ready = (w: World, name: string) => status(w, name)?.conditions?.find((c) => c.type === 'Ready');
+const entries = (w: World, ns: string, name = 'default') => w.fake.object<ServiceAccount>(RESOURCES.serviceAccounts, ns, name)?.imagePullSecrets?.map((e) => e.name) ?? [];
+const secret = (w: World, ns: string) => w.fake.object<Secret>(RESOURCES.secrets, ns, 'pull');
+
+async function expectRetry(p: Promise<unknown>): Promise<RetryableFailure> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RetryableFailure);
+  return err as RetryableFailure;
+}
+
+const TEAMS = ['team-a', 'team-b', 'team-c'];
+
+describe('reconcile: credentials that share a secretName', () => {
+  it('an older credential that cannot render takes nothing from the younger holder', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('older', '2024-01-01T00:00:00Z', {}, 'missing'), credential('younger', '2024-02-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), ...TEAMS.map((ns) => held(ns, 'younger')));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns, ['pull'], ['pull'])));
+    });
+    await w.reconciler.reconcile('younger');
+    await w.reconciler.reconcile('older');
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+    expect(w.fake.calls.filter((c) => c.verb === 'delete')).toEqual([]);
+    for (const ns of TEAMS) {
+      expect(secret(w, ns)?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('younger');
+      expect(entries(w, ns)).toEqual(['pull']);
+    }
+    expect(ready(w, 'younger')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(ready(w, 'older')).toMatchObject({ status: 'False', reason: 'SourceNotFound' });
+  });
+
+  it('hands a namespace over in place, in one write, when its holder can no longer render', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('older', '2024-01-01T00:00:00Z', {}, 'missing'), credential('younger', '2024-02-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), held('team-a', 'older'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a', ['pull'], ['pull']));
+    });
+    await w.reconciler.reconcile('younger');
+    expect(writesTo(w.fake.calls, 'secrets')).toEqual([{ verb: 'replace', resource: 'secrets', namespace: 'team-a', name: 'pull' }]);
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+    const s = secret(w, 'team-a')!;
+    expect(s.metadata.labels?.[CREDENTIAL_LABEL]).toBe('younger');
+    expect(s.metadata.ownerReferences).toEqual([{ apiVersion: API_VERSION, kind: KIND, name: 'younger', uid: 'uid-younger', controller: true, blockOwnerDeletion: false }]);
+    expect(Buffer.from(s.data!['.dockerconfigjson']!, 'base64').toString()).toContain('ghcr.io');
+  });
+
+  it('a deleted holder leaves its Secret for a rival to take over, and lets go only after the takeover', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('older', '2024-01-01T00:00:00Z'), credential('younger', '2024-02-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), held('team-a', 'older'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a', ['pull'], ['pull']));
+    });
+    w.fake.remove(RESOURCES.registryCredentials, credential('older', ''));
+    await w.settle();
+    const waiting = await w.reconciler.reconcile('older');
+    expect(waiting).toMatchObject({ result: 'deleting' });
+    expect(waiting.requeueAfterMs).toBeGreaterThan(0);
+    expect(w.fake.writes().filter((c) => c.resource !== 'events')).toEqual([]);
+    await w.reconciler.reconcile('younger');
+    await w.settle();
+    expect(await w.reconciler.reconcile('older')).toMatchObject({ result: 'deleted' });
+    expect(w.fake.calls.filter((c) => c.verb === 'delete')).toEqual([]);
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+    expect(secret(w, 'team-a')?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('younger');
+    expect(entries(w, 'team-a')).toEqual(['pull']);
+    expect(w.fake.object(RESOURCES.registryCredentials, undefined, 'older')).toBeUndefined();
+  });
+
+  it('the current holder keeps a namespace when an older rival appears; both show the conflict', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('older', '2024-01-01T00:00:00Z'), credential('younger', '2024-02-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), held('team-a', 'younger'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+    });
+    await w.reconciler.reconcile('older');
+    await w.reconciler.reconcile('younger');
+    expect(writesTo(w.fake.calls, 'secrets').filter((c) => c.name === 'pull' && c.verb !== 'replace')).toEqual([]);
+    expect(secret(w, 'team-a')?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('younger');
+    expect(status(w, 'older')?.failures).toEqual([
+      { namespace: 'team-a', reason: 'SecretConflict', message: 'Secret team-a/pull is held by RegistryCredential younger, which also selects this namespace' },
+    ]);
+    expect(ready(w, 'younger')?.message).toContain('RegistryCredential older also wants Secrets this one holds');
+  });
+});
+
+describe('reconcile: own writes and retries', () => {
+  it('its own writes (finalizer, Secrets, entries, status) wake no key', async () => {
+    const w = await world((f) => {
+      const rc = credential('rc', '2024-01-01T00:00:00Z');
+      rc.metadata.finalizers = [];
+      f.seed(RESOURCES.registryCredentials, rc);
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    const report = await w.reconciler.reconcile('rc');
+    expect(report.writes).toBe(1 + 3 + 3 + 1);
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(w.woken).toEqual([]);
+  });
+
+  it('a write someone else makes still wakes the key', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+    });
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    await w.fake.delete(RESOURCES.secrets, 'team-a', 'pull');
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(w.woken).toContain('rc');
+  });
+
+  it.each([403, 422, 500])('a %i on a write is retried with backoff, after the status says so', async (code) => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'), namespace('team-b'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a'), serviceAccount('team-b'));
+    });
+    w.fake.failNext({ verb: 'create', resource: 'secrets', namespace: 'team-a' }, code);
+    await expectRetry(w.reconciler.reconcile('rc'));
+    expect(status(w, 'rc')?.namespaces).toEqual({ matched: 2, synced: 1, failed: 1 });
+    // The entry waits for its Secret and so is neither written nor counted.
+    expect(writesTo(w.fake.calls, 'serviceaccounts').map((c) => c.namespace)).toEqual(['team-b']);
+    expect(status(w, 'rc')?.serviceAccounts).toEqual({ patched: 1 });
+  });
+
+  it('a ServiceAccount that kept conflicting five times is retried, not reported as done', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a'));
+    });
+    w.fake.failNext({ verb: 'patch', resource: 'serviceaccounts' }, 409, 5);
+    await expectRetry(w.reconciler.reconcile('rc'));
+    expect(status(w, 'rc')?.serviceAccounts).toEqual({ patched: 0 });
+    await w.reconciler.reconcile('rc');
+    expect(entries(w, 'team-a')).toEqual(['pull']);
+    expect(status(w, 'rc')?.serviceAccounts).toEqual({ patched: 1 });
+  });
+
+  it('a 429 stops the rest of the reconcile and makes Retry-After the floor for the key', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+    });
+    w.fake.failNext({ verb: 'create', resource: 'secrets' }, 429, 1, 7);
+    const err = await expectRetry(new Reconciler(w.fake.client, w.caches, new EventRecorder(w.fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 1 }).reconcile('rc'));
+    expect(err.retryAfterSeconds).toBe(7);
+    expect(writesTo(w.fake.calls, 'secrets')).toHaveLength(1);
+    expect(status(w, 'rc')?.namespaces).toEqual({ matched: 3, synced: 0, failed: 3 });
+  });
+
+  it('an invalid spec waits for its input: status says so and nothing is thrown', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { registries: [] }));
+    });
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'invalid' });
+    expect(ready(w, 'rc')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+  });
+
+  it('writes nothing at all when everything is in place', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    const before = w.fake.writes().length;
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'synced', writes: 0 });
+    expect(w.fake.writes().length).toBe(before);
+  });
+});
+
+describe('reconcile: cleanup', () => {
+  function deletable(policy: 'Delete' | 'Retain') {
+    return world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { deletionPolicy: policy }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), held('team-a', 'rc'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'), namespace('team-b'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a', ['other', 'pull'], ['pull']), serviceAccount('team-b', ['pull'], ['pull']));
+    });
+  }
+
+  it('under Delete a failed entry removal blocks the Secret\'s deletion and keeps the finalizer', async () => {
+    const w = await deletable('Delete');
+    w.fake.remove(RESOURCES.registryCredentials, credential('rc', ''));
+    await w.settle();
+    w.fake.failNext({ verb: 'patch', resource: 'serviceaccounts', namespace: 'team-a' }, 500);
+    await expectRetry(w.reconciler.reconcile('rc'));
+    expect(secret(w, 'team-a')).toBeDefined();
+    expect(w.fake.object<RegistryCredential>(RESOURCES.registryCredentials, undefined, 'rc')?.metadata.finalizers).toEqual([FINALIZER]);
+
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'deleted' });
+    expect(secret(w, 'team-a')).toBeUndefined();
+    expect(entries(w, 'team-a')).toEqual(['other']);
+    // The entry in team-b had lost its Secret already: our annotation still leads to it.
+    expect(entries(w, 'team-b')).toEqual([]);
+    expect(w.fake.object(RESOURCES.registryCredentials, undefined, 'rc')).toBeUndefined();
+  });
+
+  it('under Retain keeps every Secret and entry and drops our ownerReference before letting go', async () => {
+    const w = await deletable('Retain');
+    w.fake.remove(RESOURCES.registryCredentials, credential('rc', ''));
+    await w.settle();
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'deleted' });
+    expect(secret(w, 'team-a')?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(entries(w, 'team-a')).toEqual(['other', 'pull']);
+    expect(w.fake.calls.filter((c) => c.verb === 'delete')).toEqual([]);
+  });
+
+  it('under Retain the Secrets it writes carry no ownerReference at all', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { deletionPolicy: 'Retain' }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+    });
+    await w.reconciler.reconcile('rc');
+    expect(secret(w, 'team-a')?.metadata.ownerReferences).toEqual([]);
+  });
+});
