@@ -41,6 +41,7 @@ const flagShape = {
   'resync-period': duration.refine((v) => v >= 10_000, 'must be at least 10s').default(600_000),
   'cache-sync-timeout': duration.default(120_000),
   'reconcile-stuck-limit': duration.default(300_000),
+  'status-interval': duration.default(1000),
 };
 
 export const flagsSchema = z.object(flagShape).superRefine((f, ctx) => {
@@ -86,6 +87,8 @@ Usage: regcred-operator [flags]
                                     long (±10% jitter) even without events (default 10m)
   --cache-sync-timeout D            longest wait for a cache's first list (default 2m)
   --reconcile-stuck-limit D         /healthz fails when one reconcile has run this long (default 5m)
+  --status-interval D               at most one status write per RegistryCredential this often; the
+                                    last change of a burst is always written (default 1s)
   --help                            this text
 `;
 

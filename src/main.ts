@@ -35,6 +35,7 @@ async function main(): Promise<number> {
     maxConcurrentWrites: flags['max-concurrent-writes'],
     resyncPeriodMs: flags['resync-period'],
     cacheSyncTimeoutMs: flags['cache-sync-timeout'],
+    statusIntervalMs: flags['status-interval'],
   }, metrics);
 
   const metricsServer = await serve(flags['metrics-bind-address'], {

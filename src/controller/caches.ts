@@ -56,7 +56,7 @@ export class Caches implements ApplyCaches {
   readonly specs = new SpecCache();
   private readonly syncTimeoutMs: number;
 
-  constructor(client: KubeClient, log: Logger, options: CacheOptions, onNamedSecret: (name: string) => void) {
+  constructor(client: KubeClient, log: Logger, options: CacheOptions, onNamedSecret: (name: string, namespace: string) => void) {
     this.syncTimeoutMs = options.syncTimeoutMs;
     this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log);
     this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log);
@@ -100,16 +100,20 @@ export class Caches implements ApplyCaches {
     return this.namedSecrets.get(namespace, name);
   }
 
-  managedSecretsOf(credential: string): Secret[] {
-    return this.managedSecrets.list().filter((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
+  /** Secrets held by the credential, cluster-wide or in the given namespaces only. */
+  managedSecretsOf(credential: string, only?: Set<string>): Secret[] {
+    const candidates = only ? [...only].flatMap((ns) => this.managedSecrets.inNamespace(ns)) : this.managedSecrets.list();
+    return candidates.filter((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
   }
 
   managesIn(namespace: string, credential: string): boolean {
     return this.managedSecrets.inNamespace(namespace).some((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
   }
 
-  annotatedServiceAccounts(secretName: string): ServiceAccount[] {
-    return this.serviceAccounts.list().filter((sa) => sa.metadata.annotations?.[SA_ENTRIES_ANNOTATION] && ourEntries(sa).includes(secretName));
+  /** ServiceAccounts whose annotation says we added an entry named secretName. */
+  annotatedServiceAccounts(secretName: string, only?: Set<string>): ServiceAccount[] {
+    const candidates = only ? [...only].flatMap((ns) => this.serviceAccounts.inNamespace(ns)) : this.serviceAccounts.list();
+    return candidates.filter((sa) => sa.metadata.annotations?.[SA_ENTRIES_ANNOTATION] && ourEntries(sa).includes(secretName));
   }
 
   serviceAccount(namespace: string, name: string): ServiceAccount | undefined {

@@ -1,7 +1,11 @@
-// The one place that maps a watch event to the RegistryCredentials it may affect. Handlers only
-// enqueue keys; the reconcile reads everything from the caches and never learns which event woke
-// it. Credentials that share a secretName compete for the same Secrets, so whatever wakes one
-// wakes all of them: arbitration between them must never wait for an unrelated event.
+// The one place that maps a watch event to the work it causes: a full pass of a RegistryCredential
+// (written as its name) or the reconcile of one of its namespaces (written "name/namespace"; no
+// name contains a slash). A change to a credential or one of its sources concerns every
+// namespace; a change to a namespace, a ServiceAccount or a Secret in it concerns that namespace
+// alone, so it costs O(1) per credential it concerns. Handlers only record work; the reconcile
+// reads everything from the caches and never learns which event woke it. Credentials that share a
+// secretName compete for the same Secrets, so whatever wakes one wakes all of them: arbitration
+// between them must never wait for an unrelated event.
 import type { RegistryCredential } from '../api/schema.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import { secretNameOf, type Caches } from './caches.ts';
@@ -28,6 +32,17 @@ function matching(c: Lookups, test: (rc: RegistryCredential) => boolean): string
   return c.credentials.list().filter(test).map((rc) => rc.metadata.name);
 }
 
+/** Work for one namespace of each credential. */
+function inNamespace(credentials: Iterable<string>, namespace: string): Set<string> {
+  return new Set([...credentials].map((name) => `${name}/${namespace}`));
+}
+
+/** Splits a work key into the credential and, for namespace work, the namespace. */
+export function parseWorkKey(key: string): { credential: string; namespace?: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { credential: key } : { credential: key.slice(0, slash), namespace: key.slice(slash + 1) };
+}
+
 export function keysForCredential(c: Lookups, rc: RegistryCredential, old: RegistryCredential | undefined): Set<string> {
   const secretNames = [rc, old].filter((o): o is RegistryCredential => !!o).map((o) => secretNameOf(o, c.specs));
   return withRivals(c, [rc.metadata.name], secretNames);
@@ -35,11 +50,11 @@ export function keysForCredential(c: Lookups, rc: RegistryCredential, old: Regis
 
 export function keysForNamespace(c: Lookups, ns: Namespace, old: Namespace | undefined): Set<string> {
   const name = ns.metadata.name;
-  return withRivals(c, matching(c, (rc) => {
+  return inNamespace(withRivals(c, matching(c, (rc) => {
     const spec = c.specs.get(rc);
     if (!spec) return false;
     return namespaceRulesMatch(spec, ns) || (!!old && namespaceRulesMatch(spec, old)) || c.managesIn(name, rc.metadata.name);
-  }));
+  })), name);
 }
 
 export function keysForServiceAccount(c: Lookups, sa: ServiceAccount, old: ServiceAccount | undefined): Set<string> {
@@ -47,11 +62,11 @@ export function keysForServiceAccount(c: Lookups, sa: ServiceAccount, old: Servi
   const ns = c.namespaces.get(undefined, namespace);
   // Entries our annotation records lead back to whoever may have to remove them.
   const annotated = new Set([...ourEntries(sa), ...(old ? ourEntries(old) : [])]);
-  return new Set(matching(c, (rc) => {
+  return inNamespace(matching(c, (rc) => {
     const spec = c.specs.get(rc);
     if (!spec) return false;
     return (!!ns && namespaceRulesMatch(spec, ns)) || c.managesIn(namespace, rc.metadata.name) || annotated.has(spec.secretName);
-  }));
+  }), namespace);
 }
 
 export function keysForSourceSecret(c: Lookups, secret: Secret): Set<string> {
@@ -62,11 +77,13 @@ export function keysForSourceSecret(c: Lookups, secret: Secret): Set<string> {
 }
 
 export function keysForManagedSecret(c: Lookups, secret: Secret, old: Secret | undefined): Set<string> {
-  return withRivals(c, [secret, old].flatMap((s) => (s ? [heldBy(s)].filter((n): n is string => !!n) : [])), [secret.metadata.name]);
+  const holders = [secret, old].flatMap((s) => (s ? [heldBy(s)].filter((n): n is string => !!n) : []));
+  return inNamespace(withRivals(c, holders, [secret.metadata.name]), secret.metadata.namespace!);
 }
 
-export function keysForSecretName(c: Lookups, secretName: string): Set<string> {
-  return withRivals(c, [], [secretName]);
+/** A Secret of a name some credential renders to, whoever manages it, changed in a namespace. */
+export function keysForSecretName(c: Lookups, secretName: string, namespace: string): Set<string> {
+  return inNamespace(withRivals(c, [], [secretName]), namespace);
 }
 
 /** Connects every cache's events to the queue. */

@@ -7,9 +7,10 @@ import { describe } from '../kube/errors.ts';
 import { WorkQueue, type WorkResult } from '../queue/workqueue.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { Caches } from './caches.ts';
-import { keysForSecretName, wireEventKeys } from './event-keys.ts';
+import { keysForSecretName, parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
+import { PendingWork } from './work.ts';
 
 export interface OperatorOptions {
   credentialsNamespace: string;
@@ -18,6 +19,8 @@ export interface OperatorOptions {
   /** Every credential is reconciled again after about this long, events or not (0: never). */
   resyncPeriodMs?: number;
   cacheSyncTimeoutMs?: number;
+  /** At most one status write per credential this often. */
+  statusIntervalMs?: number;
   /** Backoff bounds of the work queue (tests shorten them). */
   baseDelayMs?: number;
   maxDelayMs?: number;
@@ -30,6 +33,9 @@ export class Operator {
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
   private readonly options: OperatorOptions;
+  private readonly pending = new PendingWork();
+  /** When each credential's next full pass (the resync) is due. */
+  private readonly resyncDue = new Map<string, number>();
   private working = false;
   private synced = false;
 
@@ -53,14 +59,18 @@ export class Operator {
       },
     });
     // Until the workers start, events are not queued: startWorkers() queues every RegistryCredential.
+    // The queue's key is the credential; what to do for it accumulates in `pending`.
     const enqueue = (key: string) => {
-      if (this.working) this.queue.add(key);
+      if (!this.working) return;
+      const { credential, namespace } = parseWorkKey(key);
+      this.pending.mark(credential, namespace);
+      this.queue.add(credential);
     };
     this.caches = new Caches(client, log, {
       credentialsNamespace: options.credentialsNamespace,
       syncTimeoutMs: options.cacheSyncTimeoutMs ?? 120_000,
-    }, (name) => {
-      for (const key of keysForSecretName(this.caches, name)) enqueue(key);
+    }, (name, namespace) => {
+      for (const key of keysForSecretName(this.caches, name, namespace)) enqueue(key);
     });
     wireEventKeys(this.caches, enqueue);
     this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, options);
@@ -90,25 +100,43 @@ export class Operator {
   /** Starts reconciling: every RegistryCredential once, then whatever events bring. */
   startWorkers(): void {
     this.working = true;
-    for (const rc of this.caches.credentials.list()) this.queue.add(rc.metadata.name);
+    for (const rc of this.caches.credentials.list()) {
+      this.pending.mark(rc.metadata.name);
+      this.queue.add(rc.metadata.name);
+    }
   }
 
   private async reconcileKey(key: string): Promise<WorkResult> {
     const start = Date.now();
-    const report = await this.reconciler.reconcile(key);
+    if ((this.resyncDue.get(key) ?? Infinity) <= start) this.pending.mark(key);
+    const work = this.pending.take(key);
+    let report;
+    try {
+      report = await this.reconciler.reconcile(key, work);
+    } catch (err) {
+      // Unfinished work waits for the retry, together with whatever arrived meanwhile.
+      this.pending.restore(key, work);
+      throw err;
+    }
     this.metrics?.reconciles.inc({ result: report.result });
     this.metrics?.writes.inc(report.writes);
     const rc = this.caches.credentials.get(undefined, key);
     const ready = rc?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     if (rc) this.metrics?.credentialReady.set({ credential: key }, ready ? 1 : 0);
     else this.metrics?.credentialReady.remove({ credential: key });
-    this.log.info({ key, result: report.result, durationMs: Date.now() - start, writes: report.writes }, 'reconciled');
+    this.log.info({ key, full: work.full, namespaces: work.namespaces.size, result: report.result, durationMs: Date.now() - start, writes: report.writes }, 'reconciled');
     if (report.result === 'absent' || report.result === 'deleted') {
       this.queue.forget(key);
+      this.pending.forget(key);
+      this.resyncDue.delete(key);
       return {};
     }
-    const after = Math.min(report.requeueAfterMs ?? Infinity, this.resyncDelay());
-    return Number.isFinite(after) ? { requeueAfterMs: after } : {};
+    // The resync is a full pass when it is due; a sooner requeue (status interval, handover) only
+    // looks again at what is pending.
+    if (work.full || !this.resyncDue.has(key)) this.resyncDue.set(key, Date.now() + this.resyncDelay());
+    const untilResync = this.resyncDue.get(key)! - Date.now();
+    const after = Math.min(report.requeueAfterMs ?? Infinity, untilResync);
+    return Number.isFinite(after) ? { requeueAfterMs: Math.max(0, after) } : {};
   }
 
   /** The safety net: a jittered resync, so replicas and credentials do not all wake at once. */

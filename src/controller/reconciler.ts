@@ -1,7 +1,9 @@
-// One reconcile of one RegistryCredential: read the caches, compute the desired state, apply the
-// plan, write the status once. It never looks at which event caused it. Every failure that a retry
-// can fix is thrown (after the status is written) so the work queue backs the key off; only an
-// invalid spec or an unreadable source waits for its input to change.
+// One reconcile of one RegistryCredential: read the caches, compute the desired state of the
+// namespaces it is asked about (all of them, or the few an event touched), apply the plan, and
+// write the status from the per-namespace outcomes, at most once per status interval. It never
+// looks at which event caused it. Every failure that a retry can fix is thrown (after the outcomes
+// are recorded) so the work queue backs the key off; only an invalid spec or an unreadable source
+// waits for its input to change.
 import type { Logger } from 'pino';
 import { FINALIZER } from '../api/labels.ts';
 import { resolveSpec, type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
@@ -12,6 +14,8 @@ import { Applier, type ApplyResult } from './apply.ts';
 import type { Caches } from './caches.ts';
 import { renderDockerConfig } from './dockerconfig.ts';
 import { desiredState, hasEntry, plan, type CredentialView, type NamespaceTarget, type Observed, type Plan } from './desired.ts';
+import { OutcomeBook, type NamespaceOutcome } from './outcomes.ts';
+import type { Work } from './work.ts';
 import type { EventRecorder } from './events.ts';
 import { namespaceSelected } from './selection.ts';
 import { resolveEntries } from './sources.ts';
@@ -22,6 +26,8 @@ export interface ReconcilerOptions {
   maxConcurrentWrites: number;
   /** How long a credential waits for a rival to take over its Secrets before looking again. */
   handoverRecheckMs?: number;
+  /** At most one status write per credential this often; the last one of a burst is never lost. */
+  statusIntervalMs?: number;
 }
 
 export interface ReconcileReport extends WorkResult {
@@ -46,6 +52,8 @@ export class Reconciler {
   private readonly log: Logger;
   private readonly options: ReconcilerOptions;
   private readonly applier: Applier;
+  readonly outcomes = new OutcomeBook();
+  private readonly lastStatusWrite = new Map<string, number>();
 
   constructor(client: KubeClient, caches: Caches, events: EventRecorder, log: Logger, options: ReconcilerOptions) {
     this.client = client;
@@ -56,9 +64,12 @@ export class Reconciler {
     this.applier = new Applier(client, caches, options.maxConcurrentWrites);
   }
 
-  async reconcile(name: string): Promise<ReconcileReport> {
+  async reconcile(name: string, work: Work = { full: true, namespaces: new Set() }): Promise<ReconcileReport> {
     let rc = this.caches.credentials.get(undefined, name);
-    if (!rc) return { result: 'absent', writes: 0 };
+    if (!rc) {
+      this.forget(name);
+      return { result: 'absent', writes: 0 };
+    }
     if (rc.metadata.deletionTimestamp) return this.finalize(rc);
     let writes = 0;
     if (!rc.metadata.finalizers?.includes(FINALIZER)) {
@@ -67,7 +78,11 @@ export class Reconciler {
     }
 
     const resolved = resolveSpec(rc.metadata.name, rc.spec);
-    if (!resolved.ok) return this.finish(rc, { kind: 'invalidSpec', message: resolved.message }, 'invalid', writes);
+    if (!resolved.ok) {
+      // Its namespaces are not being looked after: the next valid spec starts with a full pass.
+      this.outcomes.forget(name);
+      return this.finish(rc, { kind: 'invalidSpec', message: resolved.message }, 'invalid', writes);
+    }
     const spec = resolved.spec;
     await this.caches.watchSecretName(spec.secretName);
 
@@ -75,40 +90,65 @@ export class Reconciler {
       secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
       credentialsNamespace: this.options.credentialsNamespace,
     });
-    if (!sources.ok) return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
+    if (!sources.ok) {
+      this.outcomes.forget(name);
+      return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
+    }
     const rendered = renderDockerConfig(sources.entries);
 
     const credential = view(rc, spec);
     const rivals = this.rivals(credential.name, spec.secretName);
+    const full = work.full || !this.outcomes.has(name);
+    const only = full ? undefined : work.namespaces;
+    const namespaces = only
+      ? [...only].flatMap((n) => this.caches.namespaces.get(undefined, n) ?? [])
+      : this.caches.namespaces.list();
     const targets = desiredState({
       credential,
       rendered,
       rivals,
       serviceAccountsIn: (ns) => this.caches.serviceAccounts.inNamespace(ns),
       existingSecret: (ns) => this.caches.secretNamed(ns, spec.secretName),
-    }, this.caches.namespaces.list());
-    const actions = plan(targets, this.observed(name, rivals), spec.secretName, spec.deletionPolicy);
+    }, namespaces);
+    const actions = plan(targets, this.observed(name, rivals, only), spec.secretName, spec.deletionPolicy);
     const applied = await this.applier.apply(actions, name);
     writes += applied.writes;
 
-    const outcome = summarize(targets, actions, applied, this.caches, spec.secretName, rendered.hash, rendered.shadowed, writes);
-    const report = await this.finish(rc, outcome, outcome.failures.length ? 'partial' : 'synced', writes);
+    const outcomes = namespaceOutcomes(targets, actions, applied, this.caches, spec.secretName);
+    if (only) for (const ns of only) this.outcomes.update(name, ns, outcomes.get(ns));
+    else this.outcomes.replace(name, outcomes);
+    const summary = this.outcomes.summary(name);
+    const outcome: Outcome = { kind: 'applied', ...summary, hash: rendered.hash, shadowed: rendered.shadowed, writes };
+    const report = await this.finish(rc, outcome, summary.failures.length ? 'partial' : 'synced', writes);
     const failed = applied.failures.filter((f) => f.reason === 'WriteFailed');
     if (failed.length) throw new RetryableFailure(`${failed.length} writes failed; first: ${failed[0]!.message}`, applied.retryAfterSeconds);
     // Secrets left for a rival: look again soon in case the rival's write never comes.
-    if (actions.handovers.length) return { ...report, requeueAfterMs: this.options.handoverRecheckMs ?? 2000 };
+    if (actions.handovers.length) return { ...report, requeueAfterMs: Math.min(report.requeueAfterMs ?? Infinity, this.options.handoverRecheckMs ?? 2000) };
     return report;
   }
 
+  /** Drops what is kept about a credential that is gone. */
+  forget(name: string): void {
+    this.outcomes.forget(name);
+    this.lastStatusWrite.delete(name);
+  }
+
+  /**
+   * Writes the status when it changed, at most once per status interval: a write that comes too
+   * soon after the last is left to a run the report asks for at the end of the interval, which
+   * computes the status afresh from the outcomes of that moment.
+   */
   private async finish(rc: RegistryCredential, outcome: Outcome, result: ReconcileReport['result'], writes: number): Promise<ReconcileReport> {
     const prev = rc.status;
     const next = nextStatus(prev, rc.metadata.generation ?? 0, outcome, new Date());
-    if (statusChanged(prev, next) || prev?.lastSyncTime !== next.lastSyncTime) {
-      await this.writeStatus(rc, next);
-      writes++;
-      for (const event of eventsFor(prev, next)) await this.events.record(rc, event);
-    }
-    return { result, writes };
+    if (!statusChanged(prev, next) && prev?.lastSyncTime === next.lastSyncTime) return { result, writes };
+    const name = rc.metadata.name;
+    const wait = (this.lastStatusWrite.get(name) ?? -Infinity) + (this.options.statusIntervalMs ?? 0) - Date.now();
+    if (wait > 0) return { result, writes, requeueAfterMs: Math.ceil(wait) };
+    await this.writeStatus(rc, next);
+    this.lastStatusWrite.set(name, Date.now());
+    for (const event of eventsFor(prev, next)) await this.events.record(rc, event);
+    return { result, writes: writes + 1 };
   }
 
   private async writeStatus(rc: RegistryCredential, status: RegistryCredentialStatus): Promise<void> {
@@ -153,6 +193,7 @@ export class Reconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    this.forget(name);
     this.log.info({ credential: name, policy, writes: applied.writes }, 'cleaned up after deleted RegistryCredential');
     return { result: 'deleted', writes: applied.writes + 1 };
   }
@@ -165,12 +206,13 @@ export class Reconciler {
     return updated;
   }
 
-  private observed(name: string, rivals: CredentialView[]): Observed {
+  /** What exists, across the cluster or, given `only`, in those namespaces alone. */
+  private observed(name: string, rivals: CredentialView[], only?: Set<string>): Observed {
     const c = this.caches;
     return {
-      managedSecrets: c.managedSecretsOf(name),
+      managedSecrets: c.managedSecretsOf(name, only),
       serviceAccountsIn: (ns) => c.serviceAccounts.inNamespace(ns),
-      annotatedServiceAccounts: (secretName) => c.annotatedServiceAccounts(secretName),
+      annotatedServiceAccounts: (secretName) => c.annotatedServiceAccounts(secretName, only),
       namespace: (ns) => c.namespaces.get(undefined, ns),
       existingSecret: (ns, secretName) => c.secretNamed(ns, secretName),
       handedOver: (ns) => {
@@ -200,37 +242,38 @@ function view(rc: RegistryCredential, spec: ResolvedSpec): CredentialView {
 }
 
 /**
- * Counts for the status from the targets and what applying them achieved. A namespace is synced
- * when this credential holds its Secret and every write there succeeded; a ServiceAccount counts
- * as patched when it holds the entry afterwards.
+ * The outcome in each matched namespace: synced when this credential holds its Secret and every
+ * write there succeeded; a ServiceAccount counts as patched when it holds the entry afterwards.
  */
-export function summarize(
+export function namespaceOutcomes(
   targets: NamespaceTarget[],
   actions: Plan,
   applied: ApplyResult,
   caches: Pick<Caches, 'serviceAccounts'>,
   secretName: string,
-  hash: string,
-  shadowed: ReturnType<typeof renderDockerConfig>['shadowed'],
-  writes: number,
-): Extract<Outcome, { kind: 'applied' }> {
-  const failures = new Map<string, { namespace: string; reason: string; message: string }>();
-  for (const t of targets) if (t.conflict) failures.set(t.namespace, { namespace: t.namespace, reason: 'SecretConflict', message: t.conflict });
-  for (const f of applied.failures) if (!failures.has(f.namespace)) failures.set(f.namespace, { namespace: f.namespace, reason: f.reason, message: f.message });
+): Map<string, NamespaceOutcome> {
+  const failures = new Map(applied.failures.map((f) => [f.namespace, f]));
   const adding = new Set(actions.writes.flatMap((a) => (a.kind === 'addEntry' ? [`${a.namespace}/${a.serviceAccount}`] : [])));
-  let patched = 0;
-  const contested = new Set<string>();
+  const outcomes = new Map<string, NamespaceOutcome>();
   for (const t of targets) {
-    if (!t.secret) continue;
-    for (const r of t.contestedBy ?? []) contested.add(r);
+    if (t.conflict) {
+      outcomes.set(t.namespace, { synced: false, patched: 0, failure: { namespace: t.namespace, reason: 'SecretConflict', message: t.conflict } });
+      continue;
+    }
+    let patched = 0;
     for (const name of t.serviceAccounts) {
       const key = `${t.namespace}/${name}`;
       if (adding.has(key) ? applied.entriesAdded.has(key) : hasEntryNow(caches, t.namespace, name, secretName)) patched++;
     }
+    const f = failures.get(t.namespace);
+    outcomes.set(t.namespace, {
+      synced: !f,
+      patched,
+      ...(f ? { failure: { namespace: f.namespace, reason: f.reason, message: f.message } } : {}),
+      ...(t.contestedBy ? { contestedBy: t.contestedBy } : {}),
+    });
   }
-  const matched = targets.length;
-  const synced = targets.filter((t) => !failures.has(t.namespace)).length;
-  return { kind: 'applied', matched, synced, patched, failures: [...failures.values()], hash, shadowed, writes, contestedBy: [...contested].sort() };
+  return outcomes;
 }
 
 function hasEntryNow(caches: Pick<Caches, 'serviceAccounts'>, namespace: string, name: string, secretName: string): boolean {

@@ -1,4 +1,4 @@
-// Status and Events from the outcome of one reconcile: pure functions. The previous status is the
+// Status and Events from the outcome of reconciles: pure functions. The previous status is the
 // memory: an Event is recorded only when the status it describes changes, so restarts and repeated
 // reconciles never repeat one.
 import { MAX_FAILURES, type Condition, type Failure, type RegistryCredentialStatus } from '../api/schema.ts';
@@ -95,32 +95,26 @@ export function statusChanged(prev: RegistryCredentialStatus | undefined, next: 
   return canonicalJson(strip(prev)) !== canonicalJson(strip(next));
 }
 
-/** Events worth recording for the change from `prev` to `next`. */
+const INPUT_PROBLEMS = new Set(['InvalidSpec', 'SourceNotFound', 'InvalidSource']);
+
+/**
+ * Events worth recording for the change from `prev` to `next`: a transition of Ready (its status or
+ * reason, not its counts) and a rotation. Never one per namespace: status.failures lists those.
+ */
 export function eventsFor(prev: RegistryCredentialStatus | undefined, next: RegistryCredentialStatus): EventSpec[] {
   const events: EventSpec[] = [];
   const before = prev?.conditions?.find((c) => c.type === 'Ready');
   const after = next.conditions?.find((c) => c.type === 'Ready');
   if (!after) return events;
-  const readyChanged = before?.reason !== after.reason || before?.message !== after.message;
-
-  if (['InvalidSpec', 'SourceNotFound', 'InvalidSource'].includes(after.reason) && readyChanged) {
-    events.push({ type: 'Warning', reason: after.reason, note: after.message });
+  // For a spec or source problem the message names what to fix, so a new message is news too;
+  // for the synced states it carries counts, which change with every namespace.
+  const problemChanged = INPUT_PROBLEMS.has(after.reason) && before?.message !== after.message;
+  if (before?.status !== after.status || before?.reason !== after.reason || problemChanged) {
+    const first = after.reason === 'PartiallySynced' && next.failures?.[0] ? `; first: ${next.failures[0].namespace}: ${next.failures[0].message}` : '';
+    events.push({ type: after.status === 'True' ? 'Normal' : 'Warning', reason: after.reason, note: `${after.message}${first}` });
   }
   if (prev?.credentialHash && next.credentialHash && prev.credentialHash !== next.credentialHash) {
     events.push({ type: 'Normal', reason: 'Rotated', note: `credentials changed (${next.credentialHash.slice(0, 19)}…); ${next.namespaces?.synced ?? 0} namespaces updated` });
-  }
-  const countsChanged = canonicalJson(prev?.namespaces) !== canonicalJson(next.namespaces) || canonicalJson(prev?.serviceAccounts) !== canonicalJson(next.serviceAccounts);
-  if ((after.reason === 'Synced' || after.reason === 'PartiallySynced') && (countsChanged || readyChanged)) {
-    const n = next.namespaces!;
-    events.push({
-      type: 'Normal',
-      reason: 'Synced',
-      note: `${n.synced} of ${n.matched} namespaces synced, ${n.failed} failed, ${next.serviceAccounts?.patched ?? 0} ServiceAccounts patched`,
-    });
-  }
-  const known = new Set((prev?.failures ?? []).map((f) => `${f.namespace}/${f.reason}`));
-  for (const f of next.failures ?? []) {
-    if (!known.has(`${f.namespace}/${f.reason}`)) events.push({ type: 'Warning', reason: f.reason, note: `${f.namespace}: ${f.message}` });
   }
   return events;
 }

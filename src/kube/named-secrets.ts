@@ -16,10 +16,10 @@ export class NamedSecrets {
   private readonly informers = new Map<string, Informer<Secret>>();
   private readonly client: KubeClient;
   private readonly log: Logger;
-  private readonly onChange: (name: string) => void;
+  private readonly onChange: (name: string, namespace: string) => void;
   private readonly syncTimeoutMs: number;
 
-  constructor(client: KubeClient, log: Logger, onChange: (name: string) => void, options: NamedSecretsOptions = {}) {
+  constructor(client: KubeClient, log: Logger, onChange: (name: string, namespace: string) => void, options: NamedSecretsOptions = {}) {
     this.client = client;
     this.log = log;
     this.onChange = onChange;
@@ -34,7 +34,7 @@ export class NamedSecrets {
     let informer = this.informers.get(name);
     if (!informer) {
       informer = new Informer<Secret>(this.client, RESOURCES.secrets, this.log, { fieldSelector: `metadata.name=${name}` });
-      informer.on(() => this.onChange(name));
+      informer.on((secret) => this.onChange(name, secret.metadata.namespace ?? ''));
       this.informers.set(name, informer);
       informer.start();
     }

@@ -1,5 +1,6 @@
 // A keyed work queue on p-queue: a key waits at most once (dedup), is never processed by two workers
-// at once (a key added while it runs is run again afterwards), and failures back off per key.
+// at once (a key added while it runs is run again afterwards), and failures back off per key with
+// jitter. A server's Retry-After is a floor for the key's next run, whatever asks for it.
 import PQueue from 'p-queue';
 
 export interface WorkResult {
@@ -9,8 +10,14 @@ export interface WorkResult {
 
 export interface WorkQueueOptions {
   concurrency: number;
+  /** Delay after a key's first failure; it doubles with each further failure (default 500 ms). */
   baseDelayMs?: number;
+  /** Cap of the doubling delay, before jitter (default 5 min). */
   maxDelayMs?: number;
+  /** Up to this fraction is added at random to each backoff delay (default 0.1). */
+  jitter?: number;
+  /** Source of randomness in [0, 1) for the jitter (default Math.random); injectable for tests. */
+  random?: () => number;
   /** Called after each run, for metrics and logs. */
   onDone?: (key: string, outcome: { durationMs: number; error?: unknown; waitedMs: number; retries: number }) => void;
 }
@@ -22,11 +29,15 @@ export interface RetryAfter {
 
 export class WorkQueue {
   private readonly queue: PQueue;
+  /** Waiting keys and when they were queued. */
   private readonly waiting = new Map<string, number>();
-  private readonly running = new Set<string>();
+  /** Running keys and when they started. */
+  private readonly running = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly failures = new Map<string, number>();
+  /** Retry-After floors: no run of the key starts before this time. */
+  private readonly notBefore = new Map<string, number>();
   private readonly handler: (key: string) => Promise<WorkResult | void>;
   private readonly options: WorkQueueOptions;
   private shuttingDown = false;
@@ -53,8 +64,20 @@ export class WorkQueue {
     return now - oldest;
   }
 
+  /** Milliseconds the longest-running key has been running; 0 when nothing runs. */
+  oldestRunningMs(now = Date.now()): number {
+    let oldest = now;
+    for (const t of this.running.values()) oldest = Math.min(oldest, t);
+    return Math.max(0, now - oldest);
+  }
+
   add(key: string): void {
     if (this.shuttingDown) return;
+    const floor = this.floorOf(key);
+    if (floor > Date.now()) {
+      this.schedule(key, floor);
+      return;
+    }
     if (this.running.has(key)) {
       this.dirty.add(key);
       return;
@@ -64,35 +87,64 @@ export class WorkQueue {
     void this.queue.add(() => this.process(key));
   }
 
-  /** Adds the key after `ms`; an earlier pending schedule for the key wins. */
+  /** Adds the key after `ms` (or at its Retry-After floor, if later); an earlier pending schedule for the key wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
+    const at = Math.max(Date.now() + ms, this.floorOf(key));
+    if (at <= Date.now()) return this.add(key);
+    this.schedule(key, at);
+  }
+
+  /**
+   * Forgets a key's failures and cancels its scheduled retry or requeue (and its Retry-After floor),
+   * as when its object is deleted. A waiting or running key is left to finish.
+   */
+  forget(key: string): void {
+    this.failures.delete(key);
+    this.notBefore.delete(key);
+    const existing = this.timers.get(key);
+    if (existing) clearTimeout(existing.timer);
+    this.timers.delete(key);
+  }
+
+  private floorOf(key: string): number {
+    const floor = this.notBefore.get(key);
+    if (floor === undefined) return 0;
+    if (floor <= Date.now()) {
+      this.notBefore.delete(key);
+      return 0;
+    }
+    return floor;
+  }
+
+  private schedule(key: string, at: number): void {
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
-    }, ms);
+    }, at - Date.now());
     timer.unref();
     this.timers.set(key, { at, timer });
   }
 
-  private backoffMs(key: string, err: unknown): number {
+  /** min(max, base·2^(n-1)) for the n-th failure in a row, plus up to `jitter` of it at random; whole ms. */
+  private backoffMs(key: string): number {
     const n = this.failures.get(key) ?? 1;
     const base = this.options.baseDelayMs ?? 500;
     const delay = Math.min(this.options.maxDelayMs ?? 300_000, base * 2 ** (n - 1));
-    const retryAfter = (err as RetryAfter | undefined)?.retryAfterSeconds;
-    return Math.max(delay, retryAfter !== undefined ? retryAfter * 1000 : 0);
+    const jitter = this.options.jitter ?? 0.1;
+    return Math.round(delay * (1 + jitter * (this.options.random ?? Math.random)()));
   }
 
   private async process(key: string): Promise<void> {
     const enqueuedAt = this.waiting.get(key) ?? Date.now();
     this.waiting.delete(key);
-    this.running.add(key);
     const start = Date.now();
+    this.running.set(key, start);
+    // The floor was for this run; a later failure sets its own.
+    this.notBefore.delete(key);
     let error: unknown;
     try {
       const result = await this.handler(key);
@@ -101,7 +153,9 @@ export class WorkQueue {
     } catch (err) {
       error = err;
       this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
-      this.addAfter(key, this.backoffMs(key, err));
+      const retryAfter = (err as RetryAfter | undefined)?.retryAfterSeconds;
+      if (retryAfter !== undefined && retryAfter > 0) this.notBefore.set(key, Date.now() + retryAfter * 1000);
+      this.addAfter(key, this.backoffMs(key));
     } finally {
       this.running.delete(key);
       this.options.onDone?.(key, { durationMs: Date.now() - start, waitedMs: start - enqueuedAt, error, retries: this.failures.get(key) ?? 0 });
@@ -114,6 +168,7 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.notBefore.clear();
     this.queue.clear();
     this.waiting.clear();
     const idle = this.queue.onIdle().then(() => true);

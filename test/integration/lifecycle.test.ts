@@ -74,7 +74,9 @@ describe('conflicts', () => {
     const untouched = await s.getSecret(ns, 'regcred');
     expect(untouched.metadata.resourceVersion).toBe(foreign.metadata.resourceVersion);
     expect(s.entriesOf(await s.getServiceAccount(ns))).not.toContain('regcred');
-    await eventually('SecretConflict event', async () => (await eventsFor(rc.metadata.name)).some((e) => e.reason === 'SecretConflict' && e.type === 'Warning'));
+    // One Warning for Ready's transition, naming the conflict (never one Event per namespace).
+    await eventually('PartiallySynced event naming the conflict', async () =>
+      (await eventsFor(rc.metadata.name)).some((e) => e.reason === 'PartiallySynced' && e.type === 'Warning' && (e.note ?? '').includes('not managed by regcred-operator')));
 
     await s.client.delete(RESOURCES.secrets, ns, 'regcred');
     await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 1);
@@ -130,6 +132,16 @@ describe('de-selection and deletion', () => {
         expect(s.entriesOf(await s.getServiceAccount(leave))).toEqual(['foreign', `pol-${key}`]);
       }
 
+      // A sentinel the garbage collector does delete once it has processed the deletion: a Secret
+      // owned by the RegistryCredential alone, which the operator does not manage.
+      const sentinel = `gc-sentinel-${key}`;
+      if (policy === 'Retain') {
+        await s.client.create(RESOURCES.secrets, stay, {
+          metadata: { name: sentinel, ownerReferences: [{ apiVersion: rc.apiVersion, kind: rc.kind, name: rc.metadata.name, uid: rc.metadata.uid }] },
+          type: 'Opaque',
+          data: { note: b64('deleted by the garbage collector with its owner') },
+        });
+      }
       await s.client.delete(RESOURCES.registryCredentials, undefined, rc.metadata.name);
       await eventually('RegistryCredential gone', () => s.getCredential(rc.metadata.name).then(() => false, () => true));
       if (policy === 'Delete') {
@@ -139,9 +151,12 @@ describe('de-selection and deletion', () => {
         const kept = await s.getSecret(stay, `pol-${key}`);
         expect(kept.metadata.ownerReferences ?? []).toEqual([]);
         expect(s.entriesOf(await s.getServiceAccount(stay))).toEqual(['foreign', `pol-${key}`]);
-        // Garbage collection has nothing to act on: the Secret outlives its former owner.
+        // Garbage collection has nothing to act on: once it has demonstrably processed the deletion
+        // (the sentinel is gone), the released Secret is still the same object.
+        await eventually('the garbage collector to delete the sentinel', () => exists(stay, sentinel).then((present) => !present), 90_000);
         const survivor = await s.getSecret(stay, `pol-${key}`);
         expect(survivor.metadata.uid).toBe(kept.metadata.uid);
+        expect(survivor.metadata.ownerReferences ?? []).toEqual([]);
       }
     });
   }
@@ -193,23 +208,57 @@ describe('broken sources', () => {
   });
 });
 
+/**
+ * Write requests (any answer, refusals included) the operator has made to Secrets and
+ * ServiceAccounts, from its regcred_api_requests_total counters: `verb resource code` → count.
+ */
+async function targetWrites(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${s.operator!.metricsPort}/metrics`)).text();
+  const writes = new Map<string, number>();
+  for (const m of text.matchAll(/^regcred_api_requests_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(labels.verb ?? '') || !['secrets', 'serviceaccounts'].includes(labels.resource ?? '')) continue;
+    writes.set(`${labels.verb} ${labels.resource} ${labels.code}`, Number(m[2]));
+  }
+  return writes;
+}
+
 describe('terminating namespaces', () => {
   it('neither counts nor writes into a namespace that is being deleted', async () => {
     await s.sourceSecret('term', { password: s.password() });
     const live = await s.namespace('term-live');
     const dying = await s.namespace('term-dying');
     const rc = await s.credential(`${s.id}-term`, { secretName: 'term', registries: [entry('term')], namespaces: { include: [`${s.id}-term-*`] } });
-    await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 2);
+    await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 2 && r.status?.serviceAccounts?.patched === 2);
+    await s.saEventually(dying, 'default', (e) => e.includes('term'));
+    const liveSecret = await s.getSecret(live, 'term');
+    const liveSa = await s.getServiceAccount(live);
 
     // A finalizer on an object inside keeps the namespace in Terminating.
     await s.client.create(RESOURCES.serviceAccounts, dying, { metadata: { name: 'blocker', finalizers: ['regcred.dev/test-blocker'] } });
+    // From here on, with every other RegistryCredential of this file settled, any write to a Secret or
+    // ServiceAccount would be one into (or for) the dying namespace: deleting its Secret, removing the
+    // entry, or re-creating what the namespace controller deletes.
+    const before = await targetWrites();
     await s.client.delete(RESOURCES.namespaces, undefined, dying);
     const settled = await s.readyEventually(rc.metadata.name, (r: RegistryCredential) => r.status?.namespaces?.matched === 1);
     expect(settled.status?.namespaces).toEqual({ matched: 1, synced: 1, failed: 0 });
     expect(await exists(live, 'term')).toBe(true);
+    // The namespace controller empties the namespace (all but the blocked ServiceAccount) while it
+    // terminates: the operator must watch its Secret and entry go and put nothing back.
+    await eventually('the dying namespace emptied', async () => !(await exists(dying, 'term')) && (await s.getServiceAccount(dying).then(() => false, () => true)), 60_000);
     await s.client.patch(RESOURCES.serviceAccounts, dying, 'blocker', { metadata: { finalizers: null } });
     await eventually('namespace gone', () => s.client.get(RESOURCES.namespaces, undefined, dying).then(() => false, () => true), 60_000);
     const after = await s.getCredential(rc.metadata.name);
     expect(after.status?.failures).toEqual([]);
+    // One more reconcile, woken by a change that asks for no write, after the namespace is gone: the
+    // events of its last moments have been handled when it is logged.
+    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes('"msg":"reconciled"') && l.includes(`"key":"${rc.metadata.name}"`)).length;
+    const reconciledBefore = reconciles();
+    await s.client.patch(RESOURCES.registryCredentials, undefined, rc.metadata.name, { metadata: { annotations: { 'regcred.dev/test-nudge': 'after-namespace-gone' } } });
+    await eventually('a reconcile after the namespace is gone', async () => reconciles() > reconciledBefore);
+    expect(Object.fromEntries(await targetWrites())).toEqual(Object.fromEntries(before));
+    expect((await s.getSecret(live, 'term')).metadata.resourceVersion).toBe(liveSecret.metadata.resourceVersion);
+    expect((await s.getServiceAccount(live)).metadata.resourceVersion).toBe(liveSa.metadata.resourceVersion);
   });
 });

@@ -43,6 +43,7 @@ describe('parseFlags', () => {
       'resync-period': 600_000,
       'cache-sync-timeout': 120_000,
       'reconcile-stuck-limit': 300_000,
+      'status-interval': 1000,
       credentialsNamespace: 'operator-ns',
     });
   });

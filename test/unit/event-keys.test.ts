@@ -6,6 +6,7 @@ import { CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTA
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
 import {
+  parseWorkKey,
   keysForCredential,
   keysForManagedSecret,
   keysForNamespace,
@@ -56,7 +57,7 @@ async function caches(): Promise<Caches> {
 const sorted = (s: Set<string>) => [...s].sort();
 
 describe('event → keys', () => {
-  it('a credential wakes every credential that shares its secretName, before and after the change', async () => {
+  it('a credential wakes a full pass of every credential that shares its secretName, before and after the change', async () => {
     const c = await caches();
     const a = c.credentials.get(undefined, 'a')!;
     expect(sorted(keysForCredential(c, a, undefined))).toEqual(['a', 'b', 'broken']);
@@ -70,31 +71,38 @@ describe('event → keys', () => {
     expect(sorted(keysForCredential(c, gone, gone))).toEqual(['a', 'b', 'broken', 'gone']);
   });
 
-  it('a namespace wakes the credentials that select it (now or before), those that manage in it, and their rivals', async () => {
+  it('a namespace wakes that namespace alone of the credentials that select it (now or before), those that manage in it, and their rivals', async () => {
     const c = await caches();
-    expect(sorted(keysForNamespace(c, { metadata: { name: 'team-x' } }, undefined))).toEqual(['a', 'b', 'broken']);
-    expect(sorted(keysForNamespace(c, { metadata: { name: 'elsewhere' } }, undefined))).toEqual(['c']);
+    expect(sorted(keysForNamespace(c, { metadata: { name: 'team-x' } }, undefined))).toEqual(['a/team-x', 'b/team-x', 'broken/team-x']);
+    expect(sorted(keysForNamespace(c, { metadata: { name: 'elsewhere' } }, undefined))).toEqual(['c/elsewhere']);
     expect(sorted(keysForNamespace(c, { metadata: { name: 'nowhere' } }, undefined))).toEqual([]);
   });
 
   it('a ServiceAccount wakes the credentials selecting its namespace and whoever our annotation names', async () => {
     const c = await caches();
     const plain: ServiceAccount = { metadata: { name: 'default', namespace: 'team-x' } };
-    expect(sorted(keysForServiceAccount(c, plain, undefined))).toEqual(['a']);
+    expect(sorted(keysForServiceAccount(c, plain, undefined))).toEqual(['a/team-x']);
     const annotated: ServiceAccount = { metadata: { name: 'default', namespace: 'nowhere', annotations: { [SA_ENTRIES_ANNOTATION]: 'other' } } };
-    expect(sorted(keysForServiceAccount(c, annotated, undefined))).toEqual(['c']);
+    expect(sorted(keysForServiceAccount(c, annotated, undefined))).toEqual(['c/nowhere']);
   });
 
-  it('a source Secret wakes the credentials that read it and their rivals', async () => {
+  it('a source Secret wakes a full pass of the credentials that read it and their rivals', async () => {
     const c = await caches();
     expect(sorted(keysForSourceSecret(c, { metadata: { name: 'a-src', namespace: 'creds' } }))).toEqual(['a', 'b', 'broken']);
     expect(sorted(keysForSourceSecret(c, { metadata: { name: 'unread', namespace: 'creds' } }))).toEqual([]);
   });
 
-  it('a managed Secret wakes its holder, its former holder and all that share its name', async () => {
+  it('a managed Secret wakes its namespace of its holder, its former holder and all that share its name', async () => {
     const c = await caches();
     const mine = (holder: string): Secret => ({ metadata: { name: 'pull', namespace: 'team-x', labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: holder } } });
-    expect(sorted(keysForManagedSecret(c, mine('b'), mine('a')))).toEqual(['a', 'b', 'broken']);
-    expect(sorted(keysForSecretName(c, 'other'))).toEqual(['c']);
+    expect(sorted(keysForManagedSecret(c, mine('b'), mine('a')))).toEqual(['a/team-x', 'b/team-x', 'broken/team-x']);
+    expect(sorted(keysForSecretName(c, 'other', 'ns'))).toEqual(['c/ns']);
+  });
+});
+
+describe('parseWorkKey', () => {
+  it('tells a full pass from the work of one namespace', () => {
+    expect(parseWorkKey('rc')).toEqual({ credential: 'rc' });
+    expect(parseWorkKey('rc.example/team-a')).toEqual({ credential: 'rc.example', namespace: 'team-a' });
   });
 });

@@ -2,7 +2,7 @@
 // faults → the calls made and the status written. Caches are the real informers, filled from the
 // fake by list and kept current by its watches.
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION } from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
@@ -70,16 +70,16 @@ afterEach(() => {
   for (const s of stops.splice(0)) s();
 });
 
-async function world(seed: (f: FakeClient) => void): Promise<World> {
+async function world(seed: (f: FakeClient) => void, statusIntervalMs = 0): Promise<World> {
   const fake = new FakeClient();
   fake.seed(RESOURCES.namespaces, namespace(CREDS));
   seed(fake);
   const woken: string[] = [];
-  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000 }, (name) => woken.push(...keysForSecretName(caches, name)));
+  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000 }, (name, ns) => woken.push(...keysForSecretName(caches, name, ns)));
   wireEventKeys(caches, (k) => woken.push(k));
   await caches.start();
   stops.push(() => caches.stop());
-  const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 4 });
+  const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 4, statusIntervalMs });
   const settle = async () => {
     // Watch events are delivered on setImmediate; two rounds let every write's event arrive.
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
@@ -205,7 +205,7 @@ describe('reconcile: own writes and retries', () => {
     await w.settle();
     await w.fake.delete(RESOURCES.secrets, 'team-a', 'pull');
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-    expect(w.woken).toContain('rc');
+    expect(w.woken).toContain('rc/team-a');
   });
 
   it.each([403, 422, 500])('a %i on a write is retried with backoff, after the status says so', async (code) => {
@@ -319,5 +319,85 @@ describe('reconcile: cleanup', () => {
     });
     await w.reconciler.reconcile('rc');
     expect(secret(w, 'team-a')?.metadata.ownerReferences).toEqual([]);
+  });
+});
+
+describe('reconcile: incremental work', () => {
+  const only = (...namespaces: string[]) => ({ full: false, namespaces: new Set(namespaces) });
+  const converged = (statusIntervalMs = 0) => world((f) => {
+    f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+    f.seed(RESOURCES.secrets, source('src', 'pw'));
+    f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+    f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+  }, statusIntervalMs);
+
+  it('a new namespace costs its own writes only, and the counts follow', async () => {
+    const w = await converged();
+    await w.reconciler.reconcile('rc');
+    await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-d'));
+    await w.fake.create(RESOURCES.serviceAccounts, 'team-d', serviceAccount('team-d'));
+    await w.settle();
+    const before = w.fake.calls.length;
+    await w.reconciler.reconcile('rc', only('team-d'));
+    expect(w.fake.calls.slice(before).filter((c) => c.resource !== 'events')).toEqual([
+      { verb: 'create', resource: 'secrets', namespace: 'team-d', name: 'pull' },
+      { verb: 'patch', resource: 'serviceaccounts', namespace: 'team-d', name: 'default' },
+      { verb: 'patch', resource: 'registrycredentials', name: 'rc', subresource: 'status' },
+    ]);
+    expect(status(w, 'rc')?.namespaces).toEqual({ matched: 4, synced: 4, failed: 0 });
+    expect(status(w, 'rc')?.serviceAccounts).toEqual({ patched: 4 });
+  });
+
+  it('a namespace that stops matching leaves the counts, and its Secret goes under Delete', async () => {
+    const w = await converged();
+    await w.reconciler.reconcile('rc');
+    await w.fake.patch(RESOURCES.namespaces, undefined, 'team-c', { metadata: { labels: { 'regcred.dev/ignore': 'true' } } });
+    await w.settle();
+    await w.reconciler.reconcile('rc', only('team-c'));
+    expect(secret(w, 'team-c')).toBeUndefined();
+    expect(entries(w, 'team-c')).toEqual([]);
+    expect(status(w, 'rc')?.namespaces).toEqual({ matched: 2, synced: 2, failed: 0 });
+  });
+
+  it('without a full pass yet (a fresh process) namespace work becomes a full pass', async () => {
+    const w = await converged();
+    await w.reconciler.reconcile('rc', only('team-a'));
+    expect(status(w, 'rc')?.namespaces).toEqual({ matched: 3, synced: 3, failed: 0 });
+  });
+
+  it('records Events only when Ready changes, never one per namespace', async () => {
+    const w = await converged();
+    await w.reconciler.reconcile('rc');
+    for (const ns of ['team-d', 'team-e']) {
+      await w.fake.create(RESOURCES.namespaces, undefined, namespace(ns));
+      await w.settle();
+      await w.reconciler.reconcile('rc', only(ns));
+    }
+    const events = w.fake.objects<{ metadata: { name: string }; reason: string }>(RESOURCES.events).map((e) => e.reason);
+    expect(events).toEqual(['Synced']);
+    expect(status(w, 'rc')?.namespaces?.matched).toBe(5);
+  });
+
+  it('writes the status at most once per interval and leaves the rest to a run at its end', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2024-06-01T00:00:00Z'));
+      const w = await converged(1000);
+      await w.reconciler.reconcile('rc');
+      const statusWrites = () => w.fake.calls.filter((c) => c.subresource === 'status').length;
+      expect(statusWrites()).toBe(1);
+      await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-d'));
+      await w.settle();
+      vi.setSystemTime(new Date('2024-06-01T00:00:00.400Z'));
+      const early = await w.reconciler.reconcile('rc', only('team-d'));
+      expect(statusWrites()).toBe(1);
+      expect(early.requeueAfterMs).toBe(600);
+      vi.setSystemTime(new Date('2024-06-01T00:00:01Z'));
+      await w.reconciler.reconcile('rc', only());
+      expect(statusWrites()).toBe(2);
+      expect(status(w, 'rc')?.namespaces).toEqual({ matched: 4, synced: 4, failed: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
