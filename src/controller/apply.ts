@@ -144,14 +144,15 @@ export class Applier {
         await this.deleteSecret(current);
         return 1 + (await this.createSecret(desired, credential));
       }
+      // Built field by field: a cached Secret carries a data hash, never meant for the server.
       const body: Secret = {
-        ...current,
         metadata: {
           ...current.metadata,
           labels: { ...current.metadata.labels, ...desired.metadata.labels },
           annotations: { ...current.metadata.annotations, ...desired.metadata.annotations },
           ownerReferences: mergedOwnerReferences(current, desired),
         },
+        type: desired.type!,
         data: desired.data!,
       };
       try {

@@ -10,6 +10,7 @@ import { NamedSecrets } from '../kube/named-secrets.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { ApplyCaches } from './apply.ts';
 import { ourEntries } from './desired.ts';
+import { leanCredential, leanManagedSecret, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from './lean.ts';
 
 /** Parsed specs, kept per object generation so event mapping does not re-validate on every event. */
 export class SpecCache {
@@ -58,12 +59,15 @@ export class Caches implements ApplyCaches {
 
   constructor(client: KubeClient, log: Logger, options: CacheOptions, onNamedSecret: (name: string, namespace: string) => void) {
     this.syncTimeoutMs = options.syncTimeoutMs;
-    this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log);
-    this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log);
-    this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log);
-    this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace });
-    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR });
-    this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, { syncTimeoutMs: options.syncTimeoutMs });
+    this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log, { transform: leanCredential });
+    this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log, { transform: leanNamespace });
+    this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log, { transform: leanServiceAccount });
+    this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace, transform: leanSourceSecret });
+    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR, transform: leanManagedSecret });
+    this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, {
+      syncTimeoutMs: options.syncTimeoutMs,
+      informer: { metadataOnly: true, transform: leanNamedSecret },
+    });
   }
 
   /** The informers every replica runs from the start. */
@@ -96,8 +100,9 @@ export class Caches implements ApplyCaches {
     this.namedSecrets.retain(new Set(this.credentials.list().map((rc) => secretNameOf(rc, this.specs))));
   }
 
+  /** The Secret of that name in the namespace, whoever manages it: ours from the managed cache. */
   secretNamed(namespace: string, name: string): Secret | undefined {
-    return this.namedSecrets.get(namespace, name);
+    return this.managedSecrets.get(namespace, name) ?? this.namedSecrets.get(namespace, name);
   }
 
   /** Secrets held by the credential, cluster-wide or in the given namespaces only. */

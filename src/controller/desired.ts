@@ -10,7 +10,7 @@ import {
 } from '../api/labels.ts';
 import { API_VERSION, GROUP, KIND, type OwnerReference, type ResolvedSpec } from '../api/schema.ts';
 import { isTerminating, type Namespace, type Secret, type ServiceAccount } from '../kube/objects.ts';
-import type { RenderedConfig } from './dockerconfig.ts';
+import { DOCKERCONFIGJSON_KEY, type RenderedConfig } from './dockerconfig.ts';
 import { namespaceSelected, serviceAccountSelected } from './selection.ts';
 
 export const DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson';
@@ -110,7 +110,7 @@ export function desiredSecret(credential: CredentialView, namespace: string, ren
       ownerReferences: credential.spec.deletionPolicy === 'Delete' ? [ownerReference(credential)] : [],
     },
     type: DOCKERCONFIGJSON,
-    data: { '.dockerconfigjson': rendered.encoded },
+    data: { [DOCKERCONFIGJSON_KEY]: rendered.encoded },
   };
 }
 
@@ -169,10 +169,15 @@ export function mergedOwnerReferences(observed: Secret, desired: Secret): OwnerR
 /** Whether a Secret in place differs from the desired one in anything we own. */
 export function secretDiffers(observed: Secret, desired: Secret): boolean {
   if (needsReplacement(observed, desired)) return true;
-  const wantData = desired.data ?? {};
-  const haveData = observed.data ?? {};
-  if (Object.keys(haveData).length !== Object.keys(wantData).length) return true;
-  for (const [k, v] of Object.entries(wantData)) if (haveData[k] !== v) return true;
+  if (observed.data === undefined && observed.dataHash !== undefined) {
+    // A cache that keeps no data keeps its hash, comparable with the desired Secret's hash annotation.
+    if (observed.dataHash !== desired.metadata.annotations?.[HASH_ANNOTATION]) return true;
+  } else {
+    const wantData = desired.data ?? {};
+    const haveData = observed.data ?? {};
+    if (Object.keys(haveData).length !== Object.keys(wantData).length) return true;
+    for (const [k, v] of Object.entries(wantData)) if (haveData[k] !== v) return true;
+  }
   for (const [k, v] of Object.entries(desired.metadata.labels ?? {})) if (observed.metadata.labels?.[k] !== v) return true;
   for (const [k, v] of Object.entries(desired.metadata.annotations ?? {})) if (observed.metadata.annotations?.[k] !== v) return true;
   const key = (refs: OwnerReference[]) => refs.filter(isOurOwnerRef).map((r) => `${r.uid}/${r.controller === true}`).sort().join(',');

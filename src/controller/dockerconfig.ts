@@ -12,6 +12,9 @@ export interface AuthEntry {
 /** Registry key (as written in .dockerconfigjson) → credentials. */
 export type Auths = Record<string, AuthEntry>;
 
+/** The data key of a kubernetes.io/dockerconfigjson Secret. */
+export const DOCKERCONFIGJSON_KEY = '.dockerconfigjson';
+
 export const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 

@@ -62,6 +62,11 @@ export interface ListOptions {
   continue?: string;
 }
 
+export type WatchOptions = ListOptions & { timeoutSeconds?: number; allowWatchBookmarks?: boolean; metadataOnly?: boolean };
+
+const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
 export interface ObjectList<T> {
   metadata: { resourceVersion?: string; continue?: string };
   items: T[];
@@ -77,6 +82,8 @@ export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: string;
   private readonly watcher: Watch;
+  /** client-node's Watch sends the headers authentication leaves in the request: this one adds Accept. */
+  private readonly metadataWatcher: Watch;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
   private pool: { dispatcher: Dispatcher | undefined; since: number } | undefined;
@@ -88,6 +95,15 @@ export class KubeClient {
     this.config = config;
     this.server = cluster.server.replace(/\/$/, '');
     this.watcher = new Watch(config);
+    const withAccept = Object.create(config, {
+      applySecurityAuthentication: {
+        value: async (ctx: RequestContext) => {
+          await config.applySecurityAuthentication(ctx);
+          ctx.setHeaderParam('Accept', PARTIAL_METADATA);
+        },
+      },
+    }) as KubeConfig;
+    this.metadataWatcher = new Watch(withAccept);
     this.fieldManager = fieldManager;
   }
 
@@ -104,7 +120,7 @@ export class KubeClient {
    * private field with no setter (30 s); it is the only way it detects a half-open connection.
    */
   setWatchInactivityTimeout(ms: number): void {
-    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ms;
+    for (const w of [this.watcher, this.metadataWatcher]) (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ms;
   }
 
   /** Client-side rate limit on requests (watches excepted), as client-go's QPS and burst. */
@@ -136,6 +152,8 @@ export class KubeClient {
       timeoutMs?: number;
       /** Bypasses the rate limit: leader-election requests must not queue behind a fan-out. */
       unthrottled?: boolean;
+      /** Accept header other than plain JSON (e.g. PartialObjectMetadata). */
+      accept?: string;
     } = {},
   ): Promise<T> {
     if (this.limiter && !opts.unthrottled) await this.limiter.take();
@@ -143,7 +161,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: opts.text ? 'text/plain' : 'application/json' };
+    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -189,8 +207,13 @@ export class KubeClient {
     return this.request<T>('GET', this.path(res, namespace, name), { resource: res.plural });
   }
 
-  list<T>(res: Resource, namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
-    return this.request<ObjectList<T>>('GET', this.path(res, namespace), { query: { ...opts }, resource: res.plural });
+  /** A list; with `metadataOnly` the server sends PartialObjectMetadata (no spec, data or status). */
+  list<T>(res: Resource, namespace?: string, opts: ListOptions = {}, metadataOnly = false): Promise<ObjectList<T>> {
+    return this.request<ObjectList<T>>('GET', this.path(res, namespace), {
+      query: { ...opts },
+      resource: res.plural,
+      ...(metadataOnly ? { accept: PARTIAL_METADATA_LIST } : {}),
+    });
   }
 
   create<T>(res: Resource, namespace: string | undefined, body: unknown): Promise<T> {
@@ -234,11 +257,13 @@ export class KubeClient {
   async watch(
     res: Resource,
     namespace: string | undefined,
-    opts: ListOptions & { timeoutSeconds?: number; allowWatchBookmarks?: boolean },
+    opts: WatchOptions,
     onEvent: (type: string, object: unknown) => void,
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
-    const controller = await this.watcher.watch(this.path(res, namespace), { ...opts }, onEvent, (err) => onDone(watchError(err)));
+    const { metadataOnly, ...query } = opts;
+    const watcher = metadataOnly ? this.metadataWatcher : this.watcher;
+    const controller = await watcher.watch(this.path(res, namespace), query, onEvent, (err) => onDone(watchError(err)));
     return { stop: () => controller.abort() };
   }
 }

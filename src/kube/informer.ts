@@ -22,7 +22,7 @@ interface SyncWaiter {
 
 export type Handler<T> = (obj: T, old: T | undefined, deleted: boolean) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -30,6 +30,13 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   pageSize?: number;
   maxBackoffMs?: number;
+  /** List and watch PartialObjectMetadata: the server sends metadata only. */
+  metadataOnly?: boolean;
+  /**
+   * Shapes each object on ingest (list, watch, observe) into what the cache keeps, dropping what
+   * is never read; undefined means the object is not kept at all, as if it did not exist.
+   */
+  transform?: (obj: T) => T | undefined;
 }
 
 export class Informer<T extends KubeObject> {
@@ -62,9 +69,9 @@ export class Informer<T extends KubeObject> {
   private readonly client: KubeClient;
   private readonly resource: Resource;
   private readonly log: Logger;
-  private readonly options: InformerOptions;
+  private readonly options: InformerOptions<T>;
 
-  constructor(client: KubeClient, resource: Resource, log: Logger, options: InformerOptions = {}) {
+  constructor(client: KubeClient, resource: Resource, log: Logger, options: InformerOptions<T> = {}) {
     this.client = client;
     this.resource = resource;
     this.log = log;
@@ -124,9 +131,14 @@ export class Informer<T extends KubeObject> {
    * Records an object we just wrote, so the next reconcile sees it before the watch delivers it.
    * Only a newer resourceVersion replaces what the cache holds.
    */
-  observe(obj: T): void {
-    const key = objectKey(obj);
+  observe(written: T): void {
+    const key = objectKey(written);
+    const obj = this.shape(written);
     const current = this.store.get(key);
+    if (!obj) {
+      if (current) this.remove(current.metadata.namespace, current.metadata.name);
+      return;
+    }
     if (!current || newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) this.put(obj);
     const rv = obj.metadata.resourceVersion;
     if (rv) {
@@ -134,6 +146,10 @@ export class Informer<T extends KubeObject> {
       if (!versions) this.ownVersions.set(key, (versions = new Set()));
       versions.add(rv);
     }
+  }
+
+  private shape(obj: T): T | undefined {
+    return this.options.transform ? this.options.transform(obj) : obj;
   }
 
   /** True (once) when the watch delivers a version that observe() recorded as our own write. */
@@ -226,8 +242,12 @@ export class Informer<T extends KubeObject> {
         ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
         ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
       };
-      const page = await this.client.list<T>(this.resource, this.options.namespace, opts);
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      const page = await this.client.list<T>(this.resource, this.options.namespace, opts, this.options.metadataOnly);
+      // An empty PartialObjectMetadataList comes with `items: null`.
+      for (const item of page.items ?? []) {
+        const kept = this.shape(item);
+        if (kept) fresh.set(objectKey(kept), kept);
+      }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -286,6 +306,7 @@ export class Informer<T extends KubeObject> {
             timeoutSeconds: timeout,
             ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
             ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
+            ...(this.options.metadataOnly ? { metadataOnly: true } : {}),
           },
           (type, obj) => {
             // Lines client-node had already read when this stream was given up on; the next watch
@@ -335,12 +356,20 @@ export class Informer<T extends KubeObject> {
     });
   }
 
-  private apply(type: string, obj: T): void {
-    const rv = obj.metadata?.resourceVersion;
+  private apply(type: string, raw: T): void {
+    const rv = raw.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (type === 'BOOKMARK') return;
-    if (!obj.metadata?.name) throw new Error(`${type} event for an object without metadata.name`);
-    const old = this.store.get(objectKey(obj));
+    if (!raw.metadata?.name) throw new Error(`${type} event for an object without metadata.name`);
+    const old = this.store.get(objectKey(raw));
+    // An object the transform does not keep is, for this cache, one that was deleted.
+    const obj = type === 'DELETED' ? raw : this.shape(raw);
+    if (!obj) {
+      if (!old) return;
+      this.remove(raw.metadata.namespace, raw.metadata.name);
+      this.emit(old, old, true);
+      return;
+    }
     if (type === 'DELETED') {
       // Not in the cache: forget() already recorded our own delete, so this is no news.
       if (!old) return;

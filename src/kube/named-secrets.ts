@@ -4,12 +4,14 @@
 // Secret in the cluster.
 import type { Logger } from 'pino';
 import { RESOURCES, type KubeClient } from './client.ts';
-import { Informer } from './informer.ts';
+import { Informer, type InformerOptions } from './informer.ts';
 import type { Secret } from './objects.ts';
 
 export interface NamedSecretsOptions {
   /** How long ensure() waits for a new name's first list (the --cache-sync-timeout flag). */
   syncTimeoutMs?: number;
+  /** How each per-name cache lists, watches and shapes what it keeps. */
+  informer?: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform'>;
 }
 
 export class NamedSecrets {
@@ -19,11 +21,14 @@ export class NamedSecrets {
   private readonly onChange: (name: string, namespace: string) => void;
   private readonly syncTimeoutMs: number;
 
+  private readonly informerOptions: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform'>;
+
   constructor(client: KubeClient, log: Logger, onChange: (name: string, namespace: string) => void, options: NamedSecretsOptions = {}) {
     this.client = client;
     this.log = log;
     this.onChange = onChange;
     this.syncTimeoutMs = options.syncTimeoutMs ?? 120_000;
+    this.informerOptions = options.informer ?? {};
   }
 
   /**
@@ -33,7 +38,7 @@ export class NamedSecrets {
   async ensure(name: string): Promise<Informer<Secret>> {
     let informer = this.informers.get(name);
     if (!informer) {
-      informer = new Informer<Secret>(this.client, RESOURCES.secrets, this.log, { fieldSelector: `metadata.name=${name}` });
+      informer = new Informer<Secret>(this.client, RESOURCES.secrets, this.log, { ...this.informerOptions, fieldSelector: `metadata.name=${name}` });
       informer.on((secret) => this.onChange(name, secret.metadata.namespace ?? ''));
       this.informers.set(name, informer);
       informer.start();

@@ -21,6 +21,11 @@ export interface Secret extends KubeObject {
   type?: string;
   data?: Record<string, string>;
   immutable?: boolean;
+  /**
+   * Only in a cache that keeps no data: the hash of what `data` held, so a change to the bytes is
+   * still seen. Never sent to the API server.
+   */
+  dataHash?: string;
 }
 
 export function objectKey(o: KubeObject): string {

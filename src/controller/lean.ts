@@ -1,0 +1,79 @@
+// What the caches keep of each object: only what the operator reads. managedFields and the
+// last-applied annotation are often most of an object's size and are never read; the Secrets the
+// operator manages are kept without their data (a hash of it is enough to see drift), and Secrets
+// of a watched name that are not ours are kept as metadata alone.
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
+import type { ObjectMeta, RegistryCredential } from '../api/schema.ts';
+import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import { DOCKERCONFIGJSON_KEY, hashBytes } from './dockerconfig.ts';
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+export function leanMetadata(m: ObjectMeta): ObjectMeta {
+  const out: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.uid !== undefined) out.uid = m.uid;
+  if (m.generation !== undefined) out.generation = m.generation;
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  if (m.labels) out.labels = m.labels;
+  if (m.annotations) {
+    if (LAST_APPLIED in m.annotations) {
+      const { [LAST_APPLIED]: _dropped, ...rest } = m.annotations;
+      if (Object.keys(rest).length) out.annotations = rest;
+    } else {
+      out.annotations = m.annotations;
+    }
+  }
+  if (m.finalizers?.length) out.finalizers = m.finalizers;
+  if (m.ownerReferences?.length) out.ownerReferences = m.ownerReferences;
+  return out;
+}
+
+export const leanCredential = (rc: RegistryCredential): RegistryCredential => ({
+  apiVersion: rc.apiVersion,
+  kind: rc.kind,
+  metadata: leanMetadata(rc.metadata),
+  spec: rc.spec,
+  ...(rc.status ? { status: rc.status } : {}),
+});
+
+export const leanNamespace = (ns: Namespace): Namespace => ({
+  metadata: leanMetadata(ns.metadata),
+  ...(ns.status?.phase ? { status: { phase: ns.status.phase } } : {}),
+});
+
+export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
+  metadata: leanMetadata(sa.metadata),
+  ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets } : {}),
+});
+
+/** A source Secret: its data is what the operator renders. */
+export const leanSourceSecret = (s: Secret): Secret => ({
+  metadata: leanMetadata(s.metadata),
+  ...(s.type !== undefined ? { type: s.type } : {}),
+  ...(s.data ? { data: s.data } : {}),
+});
+
+/** The hash a Secret's data is kept as: that of the rendered bytes when it holds just those. */
+export function dataHash(data: Record<string, string> | undefined): string {
+  const keys = Object.keys(data ?? {});
+  if (keys.length !== 1 || keys[0] !== DOCKERCONFIGJSON_KEY) return `keys:${keys.sort().join(',')}`;
+  return hashBytes(Buffer.from(data![DOCKERCONFIGJSON_KEY]!, 'base64'));
+}
+
+/** A Secret we manage: metadata, type, immutability and the hash of its data. */
+export const leanManagedSecret = (s: Secret): Secret => ({
+  metadata: leanMetadata(s.metadata),
+  ...(s.type !== undefined ? { type: s.type } : {}),
+  ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
+  dataHash: s.dataHash ?? dataHash(s.data),
+});
+
+/**
+ * A Secret of a watched name: metadata only, and ours not at all — the managed cache holds those,
+ * so no object is kept twice.
+ */
+export const leanNamedSecret = (s: Secret): Secret | undefined =>
+  s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? undefined : { metadata: leanMetadata(s.metadata) };

@@ -1,0 +1,107 @@
+// What the caches keep of each object, and that drift in data the cache no longer holds is seen.
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
+import { resolveSpec } from '../../src/api/schema.ts';
+import { desiredSecret, secretDiffers } from '../../src/controller/desired.ts';
+import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
+import { dataHash, leanManagedSecret, leanMetadata, leanNamedSecret, leanNamespace, leanServiceAccount } from '../../src/controller/lean.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { RESOURCES } from '../../src/kube/client.ts';
+import { Informer } from '../../src/kube/informer.ts';
+import type { Secret } from '../../src/kube/objects.ts';
+
+const heavyMeta = {
+  name: 'x',
+  namespace: 'ns',
+  uid: 'u',
+  resourceVersion: '7',
+  labels: { a: 'b' },
+  annotations: { keep: 'me', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"blob"}' },
+  managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:data': {} } }],
+  selfLink: '/api/v1/whatever',
+};
+
+describe('lean shapes', () => {
+  it('metadata keeps what is read and drops managedFields and the last-applied annotation', () => {
+    expect(leanMetadata(heavyMeta)).toEqual({ name: 'x', namespace: 'ns', uid: 'u', resourceVersion: '7', labels: { a: 'b' }, annotations: { keep: 'me' } });
+    expect(leanMetadata({ name: 'x', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } })).toEqual({ name: 'x' });
+  });
+
+  it('a namespace keeps its phase; a ServiceAccount its pull secrets, not its token list', () => {
+    expect(leanNamespace({ metadata: heavyMeta, status: { phase: 'Active' }, spec: { finalizers: ['kubernetes'] } } as never)).toEqual({
+      metadata: leanMetadata(heavyMeta),
+      status: { phase: 'Active' },
+    });
+    expect(leanServiceAccount({ metadata: heavyMeta, imagePullSecrets: [{ name: 'p' }], secrets: [{ name: 't' }] } as never)).toEqual({
+      metadata: leanMetadata(heavyMeta),
+      imagePullSecrets: [{ name: 'p' }],
+    });
+  });
+
+  it('a managed Secret keeps the hash of its data, never the data', () => {
+    const bytes = Buffer.from('{"auths":{}}');
+    const s: Secret = { metadata: heavyMeta, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': bytes.toString('base64') } };
+    const lean = leanManagedSecret(s);
+    expect(lean).toEqual({ metadata: leanMetadata(heavyMeta), type: 'kubernetes.io/dockerconfigjson', dataHash: dataHash(s.data) });
+    expect(JSON.stringify(lean)).not.toContain(bytes.toString('base64'));
+    expect(dataHash({ '.dockerconfigjson': 'e30=', extra: 'eA==' })).toBe('keys:.dockerconfigjson,extra');
+  });
+
+  it('a Secret of a watched name is kept as metadata when it is not ours, and not at all when it is', () => {
+    expect(leanNamedSecret({ metadata: heavyMeta, data: { x: 'eA==' } })).toEqual({ metadata: leanMetadata(heavyMeta) });
+    expect(leanNamedSecret({ metadata: { ...heavyMeta, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } })).toBeUndefined();
+  });
+});
+
+describe('drift seen through the data hash', () => {
+  const r = resolveSpec('rc', { registries: [{ server: 'ghcr.io', username: 'u', passwordFrom: { secretKeyRef: { name: 's', key: 'p' } } }], secretName: 'pull' });
+  if (!r.ok) throw new Error(r.message);
+  const credential = { name: 'rc', uid: 'uid-rc', creationTimestamp: '2024-01-01T00:00:00Z', spec: r.spec };
+  const want = desiredSecret(credential, 'ns', renderDockerConfig([{ label: 'r', auths: { 'ghcr.io': authEntry('u', 'pw') } }]));
+
+  it('the Secret as written, seen through the lean cache, needs no write', () => {
+    expect(secretDiffers(leanManagedSecret(structuredClone(want)), want)).toBe(false);
+  });
+
+  it('bytes edited by hand (hash annotation untouched) are seen and rewritten', () => {
+    const edited = structuredClone(want);
+    edited.data!['.dockerconfigjson'] = Buffer.from('{"auths":{"evil.io":{}}}').toString('base64');
+    expect(edited.metadata.annotations?.[HASH_ANNOTATION]).toBe(want.metadata.annotations?.[HASH_ANNOTATION]);
+    expect(secretDiffers(leanManagedSecret(edited), want)).toBe(true);
+  });
+
+  it('a held-by label changed by hand is seen', () => {
+    const relabelled = structuredClone(want);
+    relabelled.metadata.labels![CREDENTIAL_LABEL] = 'other';
+    expect(secretDiffers(leanManagedSecret(relabelled), want)).toBe(true);
+  });
+});
+
+describe('an informer with a transform', () => {
+  const informers: Informer<Secret>[] = [];
+  afterEach(() => {
+    for (const i of informers.splice(0)) i.stop();
+  });
+
+  function client(items: unknown): KubeClient {
+    return {
+      list: async () => ({ metadata: { resourceVersion: '1' }, items }),
+      watch: async () => ({ stop: () => undefined }),
+    } as unknown as KubeClient;
+  }
+
+  it('keeps what the transform returns, skips what it drops, and takes an empty metadata list (items: null)', async () => {
+    const keepUnlabelled = (s: Secret) => (s.metadata.labels ? undefined : { metadata: leanMetadata(s.metadata) });
+    const full = new Informer<Secret>(client([{ metadata: heavyMeta }, { metadata: { name: 'plain', namespace: 'ns' }, data: { a: 'eA==' } }]), RESOURCES.secrets, pino({ level: 'silent' }), { transform: keepUnlabelled });
+    const empty = new Informer<Secret>(client(null), RESOURCES.secrets, pino({ level: 'silent' }), { metadataOnly: true });
+    informers.push(full, empty);
+    full.start();
+    empty.start();
+    await Promise.all([full.waitForSync(1000), empty.waitForSync(1000)]);
+    expect(full.list()).toEqual([{ metadata: { name: 'plain', namespace: 'ns' } }]);
+    expect(empty.list()).toEqual([]);
+    full.observe({ metadata: { name: 'written', namespace: 'ns', resourceVersion: '9' }, data: { a: 'eA==' } });
+    expect(full.get('ns', 'written')).toEqual({ metadata: { name: 'written', namespace: 'ns', resourceVersion: '9' } });
+  });
+});
