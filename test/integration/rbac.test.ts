@@ -55,6 +55,46 @@ async function put(client: KubeClient, o: RbacObject): Promise<void> {
 let tokenKubeconfig = '';
 let run = 0;
 
+/** What the last run of the core scenario left to look at: the operator's log and its credentials' status. */
+let lastRun: { logs: string; statuses: unknown[] } = { logs: '', statuses: [] };
+
+/** Every string in a value, however deep. */
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (!value || typeof value !== 'object') return [];
+  return Object.values(value).flatMap(strings);
+}
+
+/**
+ * The API server's refusals (HTTP 403) the operator met in the last run: errors in its log that carry
+ * status 403, and any "forbidden" message its RegistryCredentials' status reports.
+ */
+function refusals(): string[] {
+  const found: string[] = [];
+  const walk = (value: unknown): void => {
+    if (!value || typeof value !== 'object') return;
+    const o = value as Record<string, unknown>;
+    if (o.status === 403 && typeof o.message === 'string') found.push(o.message);
+    for (const v of Object.values(o)) walk(v);
+  };
+  for (const line of lastRun.logs.split('\n')) {
+    try {
+      walk(JSON.parse(line));
+    } catch {
+      // not a JSON log line
+    }
+  }
+  found.push(...lastRun.statuses.flatMap(strings).filter((m) => m.includes(' is forbidden: ')));
+  return found;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** The API server's words for refusing this ServiceAccount one of the rule's verbs on one of its resources. */
+const refusalOf = (rule: Rule) => new RegExp(
+  `User "system:serviceaccount:${escape(home)}:regcred-operator" cannot (${rule.verbs.map(escape).join('|')}) ` +
+  `resource "(${rule.resources.map(escape).join('|')})" in API group "(${rule.apiGroups.map(escape).join('|')})"`,
+);
+
 beforeAll(async () => {
   await s.client.create(RESOURCES.namespaces, undefined, { metadata: { name: home, labels: { 'regcred.dev/ignore': 'true' } } });
   for (const o of objects.map(localized)) {
@@ -80,6 +120,7 @@ const registry = (secret: string) => [{ server: 'registry.acme.io', username: 'r
 async function coreScenario(stepTimeoutMs: number): Promise<void> {
   const n = ++run;
   const source = `src-${n}`;
+  lastRun = { logs: '', statuses: [] };
   const ns = await s.namespace(`r${n}`, { rbac: s.id });
   await s.sourceSecret(source, { password: s.password() });
   const op = await OperatorProcess.start({
@@ -127,6 +168,9 @@ async function coreScenario(stepTimeoutMs: number): Promise<void> {
     if (op.exited) throw new Error('the operator exited');
   } finally {
     await op.stop('SIGKILL');
+    const statuses: unknown[] = [];
+    for (const name of [main, keep]) statuses.push(await s.getCredential(name).then((rc) => rc.status, () => undefined));
+    lastRun = { logs: op.logs(), statuses };
     // A broken run can leave finalizers the operator could not remove.
     for (const name of [main, keep]) {
       await s.client.patch(RESOURCES.registryCredentials, undefined, name, { metadata: { finalizers: null } }).catch(() => undefined);
@@ -144,15 +188,21 @@ describe('least-privilege RBAC', () => {
 
   it('is enough: the core scenario passes as the shipped ServiceAccount', async () => {
     await coreScenario(30_000);
+    expect(refusals()).toEqual([]);
   });
 
-  const variants = roles.flatMap((role) => (role.rules ?? []).map((rule, i) => ({ role, i, label: `${role.kind} ${role.metadata.name}: ${rule.verbs.join(',')} on ${rule.resources.join(',')}` })));
-  it.each(variants)('is needed: without "$label" the scenario fails', async ({ role, i }) => {
+  const variants = roles.flatMap((role) => (role.rules ?? []).map((rule, i) => ({ role, i, rule, label: `${role.kind} ${role.metadata.name}: ${rule.verbs.join(',')} on ${rule.resources.join(',')}` })));
+  it.each(variants)('is needed: without "$label" the scenario fails on the API server refusing it', async ({ role, i, rule }) => {
     const broken = localized(role);
     broken.rules = broken.rules!.filter((_, j) => j !== i);
     await put(s.client, broken);
     try {
-      await expect(coreScenario(12_000)).rejects.toThrow();
+      const failure = await coreScenario(12_000).then(() => undefined, (err: unknown) => err);
+      expect(failure, 'the core scenario passed without the rule').toBeInstanceOf(Error);
+      // Not just any failure (a step timing out proves nothing by itself): the API server said 403
+      // to this ServiceAccount for a verb and resource of exactly the removed rule.
+      const all = refusals();
+      expect(all.filter((m) => refusalOf(rule).test(m)), `403s seen: ${JSON.stringify(all)}; failure: ${String(failure)}`).not.toEqual([]);
     } finally {
       await put(s.client, localized(role));
     }
