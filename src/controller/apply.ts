@@ -5,7 +5,7 @@ import PQueue from 'p-queue';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeError, RESOURCES, type KubeClient } from '../kube/client.ts';
 import type { Secret, ServiceAccount } from '../kube/objects.ts';
-import { heldBy, mergedOwnerReferences, needsReplacement, ours, ourEntries, type Action, type Plan } from './desired.ts';
+import { conflictMessage, heldBy, mergedOwnerReferences, needsReplacement, ours, ourEntries, secretDiffers, type Action, type Plan } from './desired.ts';
 
 export interface ApplyCaches {
   serviceAccount(namespace: string, name: string): ServiceAccount | undefined;
@@ -120,8 +120,9 @@ export class Applier {
       if (!isAlreadyExists(err)) throw err;
       // The cache had not seen it yet. Ours: bring it up to date. Anyone else's: never touch it.
       const existing = await this.client.get<Secret>(RESOURCES.secrets, ns, secret.metadata.name);
-      if (heldBy(existing) !== credential) throw new ConflictError(`Secret ${ns}/${secret.metadata.name} already exists and is not managed by this RegistryCredential; it is left untouched`);
-      return this.updateSecret(secret, existing, credential);
+      if (heldBy(existing) !== credential) throw new ConflictError(conflictMessage(ns, secret.metadata.name, heldBy(existing)));
+      this.caches.recordSecret(existing);
+      return secretDiffers(existing, secret) ? this.updateSecret(secret, existing, credential) : 0;
     }
   }
 
@@ -137,9 +138,7 @@ export class Applier {
     let current: Secret | undefined = observed;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!current) return this.createSecret(desired, credential);
-      if (!ours(current) || !mayHold.has(heldBy(current))) {
-        throw new ConflictError(`Secret ${ns}/${name} changed hands while it was being updated; it is left untouched`);
-      }
+      if (!ours(current) || !mayHold.has(heldBy(current))) throw new ConflictError(conflictMessage(ns, name, heldBy(current)));
       if (needsReplacement(current, desired)) {
         await this.deleteSecret(current);
         return 1 + (await this.createSecret(desired, credential));

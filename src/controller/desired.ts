@@ -68,6 +68,13 @@ export function arbitrate(existing: Secret | undefined, contenders: CredentialVi
   return { holder: holder.name, contenders: sorted.map((c) => c.name).filter((n) => n !== holder.name) };
 }
 
+/** Why a namespace's Secret is not this credential's to write: someone else's, or a rival's. */
+export function conflictMessage(namespace: string, secretName: string, holder?: string): string {
+  return holder
+    ? `Secret ${namespace}/${secretName} is held by RegistryCredential ${holder}, which also selects this namespace`
+    : `Secret ${namespace}/${secretName} already exists and is not managed by regcred-operator; it is left untouched`;
+}
+
 export interface NamespaceInputs {
   credential: CredentialView;
   rendered: RenderedConfig;
@@ -123,12 +130,8 @@ export function desiredInNamespace(inputs: NamespaceInputs, ns: Namespace): Name
   const existing = inputs.existingSecret(name);
   const contenders = [credential, ...inputs.rivals.filter((r) => namespaceSelected(r.spec, ns))];
   const decision = arbitrate(existing, contenders)!;
-  if ('foreign' in decision) {
-    return { namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} already exists and is not managed by regcred-operator; it is left untouched` };
-  }
-  if (decision.holder !== credential.name) {
-    return { namespace: name, serviceAccounts: [], conflict: `Secret ${name}/${secretName} is held by RegistryCredential ${decision.holder}, which also selects this namespace` };
-  }
+  if ('foreign' in decision) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName) };
+  if (decision.holder !== credential.name) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName, decision.holder) };
   const serviceAccounts = inputs.serviceAccountsIn(name)
     .filter((sa) => serviceAccountSelected(credential.spec, sa))
     .map((sa) => sa.metadata.name)
