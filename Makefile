@@ -117,7 +117,7 @@ dev: cluster-up
 	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
 
 # Never part of make test. Fresh local control planes, one at a time; the full spec by default
-# (about 2 h on two cores), a quick look with
+# (about 1.5 h on two cores; the quick run below about 6 min), a quick look with
 #   make bench ARGS='--sizes 100,1000 --runs 1 --churn-seconds 10 --idle-seconds 30'
 # Extra operator flags: BENCH_OPERATOR_ARGS='--max-concurrent-writes 50'. Options: ARGS=--help.
 # Results (a table, and bench/results/<date>-<sha>.{json,md,svg}) are meant to be committed.

@@ -1,108 +1,37 @@
-// make bench: time for one RegistryCredential to converge over N namespaces on the local control
-// plane, next to the API server's own floor for the same writes (the same Secrets created and the
-// same ServiceAccounts patched directly, with the same concurrency).
-//
-//   node scripts/bench.ts [N ...]        default: 100 1000
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import PQueue from 'p-queue';
-import { RESOURCES, KubeClient } from '../src/kube/client.ts';
-import type { RegistryCredential } from '../src/api/schema.ts';
-import { ControlPlane, freePorts } from '../test/controlplane/controlplane.ts';
+// make bench: the operator against a floor of the same writes on a real local control plane —
+// fan-out, new-namespace latency, rotation, idle cost, memory, start-up and CPU — each figure the
+// median of several runs with its spread. Prints a table and writes bench/results/<date>-<sha>.{json,md,svg}.
+// The scenarios and their inputs are described in scripts/bench/; `--help` lists the options.
+import { existsSync } from 'node:fs';
+import { parseOptions, USAGE } from './bench/options.ts';
+import { collectMeta } from './bench/report/meta.ts';
+import { writeResults } from './bench/report/files.ts';
+import type { RunResult } from './bench/results.ts';
+import { runSize } from './bench/run-size.ts';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const WRITES = 10;
-
-async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+const options = parseOptions(process.argv.slice(2), process.env);
+if (options === 'help') {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (!existsSync('dist/main.js')) {
+  console.error('dist/main.js is missing: run `make bench` (it builds first) or `make build`');
+  process.exit(2);
+}
+for (const [what, size] of [['new namespaces and the CPU total', options.churnSize], ['start-up and memory', options.memorySize]] as const) {
+  if (!options.sizes.includes(size)) console.error(`note: ${what} run at N=${size}, which is not among --sizes; they are skipped`);
 }
 
-async function createNamespaces(client: KubeClient, prefix: string, n: number): Promise<string[]> {
-  const q = new PQueue({ concurrency: 20 });
-  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  await Promise.all(names.map((name) => q.add(() => client.create(RESOURCES.namespaces, undefined, { metadata: { name, labels: { bench: prefix } } }))));
-  // Wait for the controller manager's default ServiceAccounts so both runs patch the same objects.
-  await waitFor(async () => {
-    const sas = await client.list<{ metadata: { namespace: string } }>(RESOURCES.serviceAccounts, undefined, { fieldSelector: 'metadata.name=default' });
-    return sas.items.filter((sa) => sa.metadata.namespace.startsWith(`${prefix}-`)).length >= n ? true : undefined;
-  }, 300_000);
-  return names;
+const started = performance.now();
+const results: RunResult[] = [];
+for (const size of options.sizes) {
+  for (let run = 1; run <= options.runs; run++) results.push(await runSize(options, size, run));
 }
-
-async function floor(client: KubeClient, n: number): Promise<number> {
-  const nss = await createNamespaces(client, `floor${n}`, n);
-  const data = { '.dockerconfigjson': Buffer.from('{"auths":{"r.io":{"auth":"dTpw","password":"p","username":"u"}}}').toString('base64') };
-  const q = new PQueue({ concurrency: WRITES });
-  const start = performance.now();
-  await Promise.all(nss.map((ns) => q.add(async () => {
-    await client.create(RESOURCES.secrets, ns, { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', data });
-    const sa = await client.get<{ metadata: { resourceVersion: string } }>(RESOURCES.serviceAccounts, ns, 'default');
-    await client.patch(RESOURCES.serviceAccounts, ns, 'default', { metadata: { resourceVersion: sa.metadata.resourceVersion }, imagePullSecrets: [{ name: 'regcred' }] });
-  })));
-  return performance.now() - start;
-}
-
-async function converge(client: KubeClient, kubeconfig: string, n: number): Promise<{ ms: number; rssMiB: number; heapMiB: number }> {
-  const prefix = `op${n}`;
-  await createNamespaces(client, prefix, n);
-  await client.create(RESOURCES.namespaces, undefined, { metadata: { name: `${prefix}-creds` } }).catch(() => undefined);
-  await client.create(RESOURCES.secrets, `${prefix}-creds`, { metadata: { name: 'pw' }, data: { password: Buffer.from('bench-password').toString('base64') } });
-  const [metricsPort] = await freePorts(1);
-  // The built artifact, as it runs in production (make bench builds it first).
-  const op = spawn(process.execPath, ['dist/main.js', '--kubeconfig', kubeconfig, '--credentials-namespace', `${prefix}-creds`,
-    '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', '0', '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn',
-    '--max-concurrent-writes', String(WRITES)], { stdio: 'inherit' });
-  try {
-    // Give the operator its caches first: the figure is the reconcile, not the process start.
-    await new Promise((r) => setTimeout(r, 1500));
-    const name = `bench-${n}`;
-    const start = performance.now();
-    await client.create(RESOURCES.registryCredentials, undefined, {
-      metadata: { name },
-      spec: {
-        secretName: 'regcred',
-        namespaces: { selector: { matchLabels: { bench: prefix } } },
-        registries: [{ server: 'private-registry.io', username: 'registry-user', passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }],
-      },
-    });
-    await waitFor(async () => {
-      const rc = await client.get<RegistryCredential>(RESOURCES.registryCredentials, undefined, name);
-      const ready = rc.status?.conditions?.find((c) => c.type === 'Ready');
-      return ready?.status === 'True' && rc.status?.namespaces?.synced === n && rc.status.serviceAccounts?.patched === n ? true : undefined;
-    }, 600_000);
-    const ms = performance.now() - start;
-    const status = readFileSync(`/proc/${op.pid}/status`, 'utf8');
-    const rssKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const heap = Number(/^regcred_nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1] ?? 0);
-    return { ms, rssMiB: rssKiB / 1024, heapMiB: heap / 1024 / 1024 };
-  } finally {
-    op.kill('SIGTERM');
-  }
-}
-
-const cp = await ControlPlane.start();
-try {
-  const client = KubeClient.load(cp.kubeconfigPath);
-  execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'apply', '-f', 'crds/regcred.dev_registrycredentials.yaml'], { stdio: 'ignore' });
-  execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'wait', '--for=condition=Established', 'crd/registrycredentials.regcred.dev'], { stdio: 'ignore' });
-  const rows: string[] = [];
-  for (const n of sizes.length ? sizes : [100, 1000]) {
-    const floorMs = await floor(client, n);
-    const { ms, rssMiB, heapMiB } = await converge(client, cp.kubeconfigPath, n);
-    rows.push(
-      `${String(n).padStart(6)} namespaces: converged in ${(ms / 1000).toFixed(2)} s; API server floor for the same ${2 * n} writes ` +
-        `${(floorMs / 1000).toFixed(2)} s (${(ms / floorMs).toFixed(2)}x); operator heap used ${heapMiB.toFixed(0)} MiB, peak RSS ${rssMiB.toFixed(0)} MiB`,
-    );
-    console.log(rows.at(-1));
-  }
-  console.log(`\nbench (max-concurrent-writes=${WRITES}, Kubernetes ${JSON.parse(execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'version', '-o', 'json'], { encoding: 'utf8' })).serverVersion.gitVersion}):\n${rows.join('\n')}`);
-} finally {
-  await cp.stop();
-}
+const kubernetes = results.map((r) => r.details.kubernetes).find((v): v is string => typeof v === 'string') ?? 'unknown';
+const meta = collectMeta(options, kubernetes, (performance.now() - started) / 1000);
+const { table, files } = writeResults(meta, results);
+console.log(`\n${table}\n\n${meta.independence}.`);
+const failed = results.filter((r) => r.failure);
+for (const r of failed) console.log(`FAILED N=${r.size} run ${r.run}: ${r.failure}`);
+console.log(`wrote ${files.join(', ')} in ${Math.round(meta.totalSeconds / 60)} min`);
+process.exit(failed.length ? 1 : 0);

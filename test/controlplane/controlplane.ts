@@ -18,6 +18,11 @@ export interface ControlPlaneOptions {
   /** Keep the processes alive after this Node process exits (make cluster-up). */
   detached?: boolean;
   log?: (line: string) => void;
+  /**
+   * Appended to kube-controller-manager's flags (a later flag wins), e.g. --kube-api-qps so that a
+   * benchmark's namespace set-up is never held back by the controller manager's client throttle.
+   */
+  controllerManagerArgs?: string[];
 }
 
 interface State {
@@ -36,6 +41,11 @@ export class ControlPlane {
   private readonly onExit: () => void;
   /** Restarts kube-apiserver with the same flags and waits until it is ready again. */
   readonly restartApiServer: () => Promise<void>;
+  /**
+   * Kills etcd (SIGKILL) and starts it again on the same data dir and ports; resolves once etcd is
+   * healthy and kube-apiserver reports ready again. The API server itself is not restarted.
+   */
+  readonly restartEtcd: () => Promise<void>;
 
   private constructor(
     dir: string,
@@ -45,8 +55,10 @@ export class ControlPlane {
     children: ChildProcess[],
     detached: boolean,
     restartApiServer: () => Promise<void>,
+    restartEtcd: () => Promise<void> = () => Promise.reject(new Error('restartEtcd is not available')),
   ) {
     this.restartApiServer = restartApiServer;
+    this.restartEtcd = restartEtcd;
     this.dir = dir;
     this.kubeconfigPath = kubeconfigPath;
     this.server = server;
@@ -60,6 +72,11 @@ export class ControlPlane {
 
   get kubectl(): string {
     return join(this.binDir, 'kubectl');
+  }
+
+  /** The run's PKI: ca.crt, server.crt/.key (kube-apiserver's serving pair), admin.crt/.key. */
+  get pkiDir(): string {
+    return join(this.dir, 'pki');
   }
 
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -89,7 +106,7 @@ export class ControlPlane {
       const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
       const pki = makePki(dir);
       log(`control plane: starting etcd on 127.0.0.1:${etcdClient}`);
-      const etcd = run('etcd', [
+      const etcdArgs = [
         '--name=default',
         `--data-dir=${join(dir, 'etcd')}`,
         `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
@@ -99,7 +116,8 @@ export class ControlPlane {
         `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
         '--unsafe-no-fsync=true',
         '--log-level=warn',
-      ]);
+      ];
+      let etcd = run('etcd', etcdArgs);
       await waitFor('etcd', etcd, dir, async () => (await fetch(`http://127.0.0.1:${etcdClient}/health`)).ok);
 
       const server = `https://127.0.0.1:${apiPort}`;
@@ -152,6 +170,7 @@ export class ControlPlane {
         '--bind-address=127.0.0.1',
         '--secure-port=0',
         '--v=1',
+        ...(options.controllerManagerArgs ?? []),
       ]);
       await waitFor('the default ServiceAccount', kcm, dir, async () => (await api('/api/v1/namespaces/default/serviceaccounts/default')).ok);
 
@@ -172,7 +191,21 @@ export class ControlPlane {
         apiserverProcess = run('kube-apiserver', apiserverArgs);
         await waitFor('kube-apiserver', apiserverProcess, dir, async () => (await api('/readyz')).ok);
       };
-      return new ControlPlane(dir, kubeconfigPath, server, binDir, children, detached, restartApiServer);
+      const restartEtcd = async () => {
+        if (etcd.exitCode === null && etcd.signalCode === null) {
+          const exited = new Promise((r) => etcd.once('exit', r));
+          etcd.kill('SIGKILL');
+          await exited;
+        }
+        children.splice(children.indexOf(etcd), 1);
+        etcd = run('etcd', etcdArgs);
+        // First in the list again, so stop() still takes it down last.
+        children.splice(children.indexOf(etcd), 1);
+        children.unshift(etcd);
+        await waitFor('etcd', etcd, dir, async () => (await fetch(`http://127.0.0.1:${etcdClient}/health`)).ok);
+        await waitFor('kube-apiserver', apiserverProcess, dir, async () => (await api('/readyz')).ok);
+      };
+      return new ControlPlane(dir, kubeconfigPath, server, binDir, children, detached, restartApiServer, restartEtcd);
     } catch (err) {
       for (const c of children) c.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

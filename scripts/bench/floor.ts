@@ -1,0 +1,109 @@
+// The floor: what the API server needs for exactly the writes a scenario makes, done by a minimal
+// client in the same language (KubeClient, no client-side throttle) at the best concurrency.
+// Fan-out: N Secret creates + N `default` ServiceAccount patches. Rotation: N Secret updates.
+// New namespaces: one Secret create and one ServiceAccount patch, each alone on a quiet server.
+import { isNotFound, RESOURCES, type KubeClient } from '../../src/kube/client.ts';
+import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
+import { REGISTRY, USERNAME } from './cluster.ts';
+import { forEachConcurrent, median } from './stats.ts';
+
+/** Not the operator's name: the observer never sees the floor's Secrets. */
+const FLOOR_SECRET = 'bench-floor';
+const CLEANUP_CONCURRENCY = 100;
+const RTT_SAMPLES = 50;
+
+export interface FloorResult {
+  /** Best time for N creates + N patches, and the concurrency that gave it. */
+  fanoutMs: number;
+  fanoutConcurrency: number;
+  rotationMs: number;
+  rotationConcurrency: number;
+  byConcurrency: Array<{ concurrency: number; fanoutMs: number; rotationMs: number }>;
+  secretCreateRttMs: number;
+  saPatchRttMs: number;
+}
+
+/** A Secret of the same type and about the same size as the operator's. */
+function floorSecret(password: string): Secret {
+  const auth = Buffer.from(`${USERNAME}:${password}`).toString('base64');
+  const config = JSON.stringify({ auths: { [REGISTRY]: { auth, password, username: USERNAME } } });
+  return {
+    metadata: { name: FLOOR_SECRET, labels: { 'app.kubernetes.io/managed-by': 'bench-floor' } },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
+  };
+}
+
+/** resourceVersions of the `default` ServiceAccounts, as an operator's cache would hold them. */
+async function serviceAccountVersions(client: KubeClient): Promise<Map<string, string>> {
+  const list = await client.list<ServiceAccount>(RESOURCES.serviceAccounts, undefined, { fieldSelector: 'metadata.name=default' });
+  return new Map(list.items.map((sa) => [sa.metadata.namespace ?? '', sa.metadata.resourceVersion ?? '']));
+}
+
+const patchEntry = (client: KubeClient, ns: string, rv: string | undefined) =>
+  client.patch(RESOURCES.serviceAccounts, ns, 'default', { metadata: { resourceVersion: rv }, imagePullSecrets: [{ name: FLOOR_SECRET }] });
+
+async function cleanUp(client: KubeClient, namespaces: string[]): Promise<void> {
+  const ignoreMissing = (err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  };
+  await forEachConcurrent(namespaces, CLEANUP_CONCURRENCY, async (ns) => {
+    await client.delete(RESOURCES.secrets, ns, FLOOR_SECRET).catch(ignoreMissing);
+    await client.patch(RESOURCES.serviceAccounts, ns, 'default', { imagePullSecrets: null }).catch(ignoreMissing);
+  });
+}
+
+async function atConcurrency(client: KubeClient, namespaces: string[], concurrency: number): Promise<{ fanoutMs: number; rotationMs: number }> {
+  const versions = await serviceAccountVersions(client);
+  const secret = floorSecret('floor-password-1');
+  const created = new Map<string, Secret>();
+  // Both writes of every namespace as independent requests: the least a client has to wait for.
+  const writes = namespaces.flatMap((ns) => [{ ns, kind: 'secret' as const }, { ns, kind: 'sa' as const }]);
+  let t0 = performance.now();
+  await forEachConcurrent(writes, concurrency, async ({ ns, kind }) => {
+    if (kind === 'secret') created.set(ns, await client.create<Secret>(RESOURCES.secrets, ns, secret));
+    else await patchEntry(client, ns, versions.get(ns));
+  });
+  const fanoutMs = performance.now() - t0;
+  const rotated = floorSecret('floor-password-2').data;
+  t0 = performance.now();
+  await forEachConcurrent(namespaces, concurrency, async (ns) => {
+    await client.replace(RESOURCES.secrets, ns, FLOOR_SECRET, { ...created.get(ns)!, data: rotated });
+  });
+  const rotationMs = performance.now() - t0;
+  await cleanUp(client, namespaces);
+  return { fanoutMs, rotationMs };
+}
+
+/** One write at a time on a quiet server: the floor for a single new namespace's latency. */
+async function roundTrips(client: KubeClient, namespaces: string[]): Promise<{ secretCreateRttMs: number; saPatchRttMs: number }> {
+  const sample = namespaces.slice(0, RTT_SAMPLES);
+  const versions = await serviceAccountVersions(client);
+  const creates: number[] = [];
+  const patches: number[] = [];
+  for (const ns of sample) {
+    let t = performance.now();
+    await client.create(RESOURCES.secrets, ns, floorSecret('floor-password-1'));
+    creates.push(performance.now() - t);
+    t = performance.now();
+    await patchEntry(client, ns, versions.get(ns));
+    patches.push(performance.now() - t);
+  }
+  await cleanUp(client, sample);
+  return { secretCreateRttMs: median(creates), saPatchRttMs: median(patches) };
+}
+
+export async function measureFloor(client: KubeClient, namespaces: string[], concurrencies: number[]): Promise<FloorResult> {
+  const byConcurrency: FloorResult['byConcurrency'] = [];
+  for (const concurrency of concurrencies) byConcurrency.push({ concurrency, ...(await atConcurrency(client, namespaces, concurrency)) });
+  const best = (key: 'fanoutMs' | 'rotationMs') => byConcurrency.reduce((a, b) => (b[key] < a[key] ? b : a));
+  const rtt = await roundTrips(client, namespaces);
+  return {
+    fanoutMs: best('fanoutMs').fanoutMs,
+    fanoutConcurrency: best('fanoutMs').concurrency,
+    rotationMs: best('rotationMs').rotationMs,
+    rotationConcurrency: best('rotationMs').concurrency,
+    byConcurrency,
+    ...rtt,
+  };
+}
