@@ -47,39 +47,47 @@ export class Applier {
     const result: ApplyResult = { writes: 0, failures: [], entriesAdded: new Set() };
     const failedNamespaces = new Set<string>();
     let throttled = false;
+    const attempt = async (action: Action) => {
+      // After a failed removal the Secret stays, so no entry points at a deleted Secret; after a
+      // failed Secret write its entries wait, so none points at a Secret that is not there.
+      if (failedNamespaces.has(action.namespace) && action.kind !== 'removeEntry') return;
+      if (throttled) {
+        failedNamespaces.add(action.namespace);
+        result.failures.push({ namespace: action.namespace, reason: 'WriteFailed', message: `${describeAction(action)}: deferred while the API server throttles requests` });
+        return;
+      }
+      try {
+        // Not `writes += await …`: that reads the counter before the await and loses concurrent increments.
+        const made = await this.execute(action, credential);
+        result.writes += made.writes;
+        if (action.kind === 'addEntry' && made.present) result.entriesAdded.add(`${action.namespace}/${action.serviceAccount}`);
+      } catch (err) {
+        failedNamespaces.add(action.namespace);
+        if (err instanceof KubeError && err.status === 429) {
+          // Retry-After is a floor for the whole key: the rest of this reconcile waits for the retry.
+          throttled = true;
+          result.retryAfterSeconds = Math.max(result.retryAfterSeconds ?? 0, err.retryAfterSeconds ?? 1);
+        }
+        result.failures.push(toFailure(action, err));
+      }
+    };
     const run = async (actions: Action[]) => {
       const queue = new PQueue({ concurrency: this.maxConcurrentWrites });
-      // A Secret must exist before a ServiceAccount points at it: entries wait for their namespace's Secret.
-      const secretsFirst = [...actions].sort((a, b) => rank(a) - rank(b));
-      const secretDone = new Map<string, Promise<void>>();
-      for (const action of secretsFirst) {
-        const before = action.kind === 'addEntry' ? secretDone.get(action.namespace) : undefined;
-        const task = queue.add(async () => {
-          await before;
-          // After a failed removal the Secret stays, so no entry points at a deleted Secret.
-          if (failedNamespaces.has(action.namespace) && action.kind !== 'removeEntry') return;
-          if (throttled) {
-            failedNamespaces.add(action.namespace);
-            result.failures.push({ namespace: action.namespace, reason: 'WriteFailed', message: `${describeAction(action)}: deferred while the API server throttles requests` });
-            return;
-          }
-          try {
-            // Not `writes += await …`: that reads the counter before the await and loses concurrent increments.
-            const made = await this.execute(action, credential);
-            result.writes += made.writes;
-            if (action.kind === 'addEntry' && made.present) result.entriesAdded.add(`${action.namespace}/${action.serviceAccount}`);
-          } catch (err) {
-            failedNamespaces.add(action.namespace);
-            const failure = toFailure(action, err);
-            if (err instanceof KubeError && err.status === 429) {
-              // Retry-After is a floor for the whole key: the rest of this reconcile waits for the retry.
-              throttled = true;
-              result.retryAfterSeconds = Math.max(result.retryAfterSeconds ?? 0, err.retryAfterSeconds ?? 1);
-            }
-            result.failures.push(failure);
-          }
-        });
-        if (action.kind === 'createSecret' || action.kind === 'updateSecret') secretDone.set(action.namespace, task.then(() => undefined));
+      // A namespace's entries are queued, ahead of other namespaces' Secrets, as soon as its own
+      // Secret is written: namespaces become usable one after another, not all at the end.
+      for (const [namespace, group] of byNamespace(actions)) {
+        const secrets = group.filter(isSecretWrite);
+        const rest = group.filter((a) => !isSecretWrite(a));
+        const queueRest = () => {
+          for (const a of rest) void queue.add(() => attempt(a), { priority: 1 });
+        };
+        if (secrets.length === 0) queueRest();
+        else {
+          void queue.add(async () => {
+            for (const a of secrets) await attempt(a);
+            if (!failedNamespaces.has(namespace)) queueRest();
+          });
+        }
       }
       await queue.onIdle();
     };
@@ -277,8 +285,18 @@ export function withoutEntry(sa: ServiceAccount, secretName: string): EntryEdit 
 
 export class ConflictError extends Error {}
 
-function rank(a: Action): number {
-  return a.kind === 'createSecret' || a.kind === 'updateSecret' ? 0 : 1;
+function isSecretWrite(a: Action): boolean {
+  return a.kind === 'createSecret' || a.kind === 'updateSecret';
+}
+
+function byNamespace(actions: Action[]): Map<string, Action[]> {
+  const groups = new Map<string, Action[]>();
+  for (const a of actions) {
+    let g = groups.get(a.namespace);
+    if (!g) groups.set(a.namespace, (g = []));
+    g.push(a);
+  }
+  return groups;
 }
 
 function describeAction(action: Action): string {
