@@ -22,7 +22,7 @@ const flagShape = {
   kubeconfig: z.string().optional(),
   'credentials-namespace': z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').optional(),
   concurrency: z.coerce.number().int().min(1).max(64).default(4),
-  'max-concurrent-writes': z.coerce.number().int().min(1).max(256).default(10),
+  'max-concurrent-writes': z.coerce.number().int().min(1).max(256).default(50),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   'metrics-bind-address': address.default(':8080'),
   'health-probe-bind-address': address.default(':8081'),
@@ -67,7 +67,7 @@ Usage: regcred-operator [flags]
   --credentials-namespace NAME      namespace holding the source Secrets
                                     (default: the operator's own namespace, else regcred-system)
   --concurrency N                   RegistryCredentials reconciled at once (default 4)
-  --max-concurrent-writes N         writes in flight within one reconcile (default 10)
+  --max-concurrent-writes N         writes in flight within one reconcile (default 50)
   --log-level LEVEL                 trace|debug|info|warn|error|fatal|silent (default info)
   --metrics-bind-address ADDR       Prometheus metrics, [host]:port or 0 (default :8080)
   --health-probe-bind-address ADDR  /healthz and /readyz, [host]:port or 0 (default :8081)

@@ -25,7 +25,7 @@ describe('parseFlags', () => {
   it('gives every default with no flags', () => {
     expect(flags([])).toEqual({
       concurrency: 4,
-      'max-concurrent-writes': 10,
+      'max-concurrent-writes': 50,
       'log-level': 'info',
       'metrics-bind-address': ':8080',
       'health-probe-bind-address': ':8081',
