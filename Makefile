@@ -73,7 +73,7 @@ test-e2e: deps controlplane
 # Every project runs even when an earlier one fails; each one's exit code is kept beside its JSON
 # report, and scripts/test-summary.ts sums them into the closing line and fails the target when any
 # test failed or any project exited non-zero (a project that wrote no report is named as crashed).
-TEST_PROJECTS := unit integration e2e
+TEST_PROJECTS := unit integration e2e chaos
 
 test: lint typecheck check-manifests
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)

@@ -21,6 +21,18 @@ export default defineConfig({
         },
       },
       {
+        // Fault injection on the real control plane: make chaos (full), make test-chaos (reduced).
+        // Each file starts its own control plane (it restarts kube-apiserver and etcd), one at a time.
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          globalSetup: ['test/chaos/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 1_200_000,
+          hookTimeout: 900_000,
+        },
+      },
+      {
         // Against a cluster where the operator already runs, through $KUBECONFIG: make e2e, make kind-e2e.
         test: {
           name: 'e2e',

@@ -29,6 +29,8 @@ export class OperatorProcess {
     const take = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       this.output += text;
+      // Another run's set-up may have emptied the log folder meanwhile: recreate it, keep logging.
+      mkdirSync(LOG_DIR, { recursive: true });
       appendFileSync(this.logFile, text);
       for (const line of text.split('\n')) {
         if (!line.includes('"starting"')) continue;
