@@ -5,14 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Secret } from '../../src/kube/objects.ts';
 import { CHAOS } from '../support/chaos-config.ts';
-import { ChaosEnv, sleep } from '../support/chaos-env.ts';
+import { ChaosEnv, registries, REGISTRY, sleep, USER } from '../support/chaos-env.ts';
 import type { Rng } from '../support/chaos-random.ts';
 import { converge, prefixScope, type Expectation } from '../support/invariants.ts';
 
 const SECRET = 'pull';
-const REGISTRY = 'registry.acme.io';
-const USER = 'registry-user';
-const registries = [{ server: REGISTRY, username: USER, passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }];
 
 let env: ChaosEnv;
 let rng: Rng;

@@ -5,14 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESOURCES } from '../../src/kube/client.ts';
 import { CHAOS } from '../support/chaos-config.ts';
-import { ChaosEnv, sleep } from '../support/chaos-env.ts';
+import { ChaosEnv, registries, REGISTRY, sleep, USER } from '../support/chaos-env.ts';
 import { checkInvariants, converge, prefixScope, type DeletedExpectation, type Expectation } from '../support/invariants.ts';
 
 /** How long the Secrets must stay after the deletions: the garbage collector acts within seconds. */
 const STABLE_S = 15;
-const REGISTRY = 'registry.acme.io';
-const USER = 'registry-user';
-const registries = [{ server: REGISTRY, username: USER, passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }];
 
 let env: ChaosEnv;
 let password: string;

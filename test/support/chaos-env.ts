@@ -14,6 +14,11 @@ import { Scenario } from './scenario.ts';
 
 export const CRD_FILE = 'crds/regcred.dev_registrycredentials.yaml';
 
+/** The one registry entry the scenarios render: a literal user, the password from Secret `pw`. */
+export const REGISTRY = 'registry.acme.io';
+export const USER = 'registry-user';
+export const registries = [{ server: REGISTRY, username: USER, passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }];
+
 export class ChaosEnv {
   readonly cp: ControlPlane;
   readonly client: KubeClient;
