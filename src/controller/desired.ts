@@ -33,11 +33,6 @@ export function heldBy(secret: Secret): string | undefined {
   return ours(secret) ? secret.metadata.labels?.[CREDENTIAL_LABEL] : undefined;
 }
 
-/** True when the Secret carries our labels for this RegistryCredential. */
-export function managedBy(secret: Secret, credential: string): boolean {
-  return heldBy(secret) === credential;
-}
-
 /** The older RegistryCredential (creation time, then name) sorts first. */
 export function olderFirst(a: CredentialView, b: CredentialView): number {
   const ta = Date.parse(a.creationTimestamp);

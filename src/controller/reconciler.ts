@@ -169,11 +169,16 @@ export class Reconciler {
   private async finalize(rc: RegistryCredential): Promise<ReconcileReport> {
     if (!rc.metadata.finalizers?.includes(FINALIZER)) return { result: 'deleted', writes: 0 };
     const name = rc.metadata.name;
+    // A spec that fails validation still says what to clean up, as far as it can be read.
+    const resolved = resolveSpec(name, rc.spec);
     const raw = rc.spec as { deletionPolicy?: unknown; secretName?: unknown } | undefined;
-    const policy = raw?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
-    const secretName = typeof raw?.secretName === 'string' ? raw.secretName : name;
+    const policy = resolved.ok ? resolved.spec.deletionPolicy : raw?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
+    const secretName = resolved.ok ? resolved.spec.secretName : typeof raw?.secretName === 'string' ? raw.secretName : name;
     let actions: Plan;
     if (policy === 'Delete') {
+      // A Secret of that name someone else owns keeps the entry that serves it: it must be seen,
+      // also when this process never reconciled the credential before it was deleted.
+      if (resolved.ok) await this.caches.watchSecretName(secretName);
       actions = plan([], this.observed(name, this.rivals(name, secretName)), secretName, 'Delete');
     } else {
       const uid = rc.metadata.uid ?? '';

@@ -79,11 +79,6 @@ export class Informer<T extends KubeObject> {
     this.name = [resource.plural, options.namespace, options.labelSelector, options.fieldSelector].filter(Boolean).join(' ');
   }
 
-  /** The success clock under its former name, for readers not yet moved to lastSuccess. */
-  get lastActivity(): number {
-    return this.lastSuccess;
-  }
-
   on(handler: Handler<T>): this {
     this.handlers.push(handler);
     return this;

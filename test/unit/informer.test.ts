@@ -177,7 +177,6 @@ describe('lastSuccess', () => {
     vi.setSystemTime(T0 + 10_000);
     w1.error(500);
     expect(informer.lastSuccess).toBe(T0);
-    expect(informer.lastActivity).toBe(T0);
 
     fake.connects = [{ kind: 'http', status: 500, statusText: 'Internal Server Error' }];
     // One backoff sleep at a time: the next one must not run before the refusal is checked.

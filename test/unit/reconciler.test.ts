@@ -301,6 +301,20 @@ describe('reconcile: cleanup', () => {
     expect(w.fake.object(RESOURCES.registryCredentials, undefined, 'rc')).toBeUndefined();
   });
 
+  it('under Delete keeps an entry that now serves a Secret someone else made, even in a process that never reconciled the credential', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), { metadata: { name: 'pull', namespace: 'team-a' }, type: 'kubernetes.io/dockerconfigjson', data: {} });
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a', ['pull'], ['pull']));
+    });
+    w.fake.remove(RESOURCES.registryCredentials, credential('rc', ''));
+    await w.settle();
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'deleted' });
+    expect(entries(w, 'team-a')).toEqual(['pull']);
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+  });
+
   it('under Retain keeps every Secret and entry and drops our ownerReference before letting go', async () => {
     const w = await deletable('Retain');
     w.fake.remove(RESOURCES.registryCredentials, credential('rc', ''));
