@@ -304,7 +304,8 @@ describe('reconcile: cleanup', () => {
   it('under Delete keeps an entry that now serves a Secret someone else made, even in a process that never reconciled the credential', async () => {
     const w = await world((f) => {
       f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
-      f.seed(RESOURCES.secrets, source('src', 'pw'), { metadata: { name: 'pull', namespace: 'team-a' }, type: 'kubernetes.io/dockerconfigjson', data: {} });
+      const theirs: Secret = { metadata: { name: 'pull', namespace: 'team-a' }, type: 'kubernetes.io/dockerconfigjson', data: {} };
+      f.seed(RESOURCES.secrets, source('src', 'pw'), theirs);
       f.seed(RESOURCES.namespaces, namespace('team-a'));
       f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a', ['pull'], ['pull']));
     });
