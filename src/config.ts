@@ -36,8 +36,8 @@ const flagShape = {
   'watch-stale-limit': duration.default(120_000),
   'queue-stall-limit': duration.default(300_000),
   'shutdown-timeout': duration.default(20_000),
-  'kube-api-qps': z.coerce.number().positive().max(100_000).default(1000),
-  'kube-api-burst': z.coerce.number().int().min(1).max(100_000).default(2000),
+  'kube-api-qps': z.coerce.number().positive().max(100_000).default(5000),
+  'kube-api-burst': z.coerce.number().int().min(1).max(100_000).default(10000),
   'resync-period': duration.refine((v) => v >= 10_000, 'must be at least 10s').default(600_000),
   'cache-sync-timeout': duration.default(120_000),
   'reconcile-stuck-limit': duration.default(300_000),
@@ -81,8 +81,8 @@ Usage: regcred-operator [flags]
   --watch-stale-limit D             /healthz fails when a cache saw no life for this long (default 2m)
   --queue-stall-limit D             /healthz fails when a queued key waited this long (default 5m)
   --shutdown-timeout D              how long SIGTERM waits for reconciles in flight (default 20s)
-  --kube-api-qps N                  client-side rate limit on API requests per second (default 1000)
-  --kube-api-burst N                requests allowed above the rate in a burst (default 2000)
+  --kube-api-qps N                  client-side rate limit on API requests per second (default 5000)
+  --kube-api-burst N                requests allowed above the rate in a burst (default 10000)
   --resync-period D                 every RegistryCredential is reconciled again after about this
                                     long (±10% jitter) even without events (default 10m)
   --cache-sync-timeout D            longest wait for a cache's first list (default 2m)

@@ -21,6 +21,8 @@ export interface BenchOptions {
   timeoutSeconds: number;
   outDir: string;
   operatorArgs: string[];
+  /** Node flags for every operator process, for profiling (e.g. --cpu-prof --cpu-prof-dir=DIR). */
+  operatorNodeArgs: string[];
 }
 
 const SPEC = {
@@ -59,7 +61,8 @@ export const USAGE = `make bench [ARGS='…']    or    node scripts/bench.ts [fl
   --timeout-seconds 1200     longest wait for any convergence
   --out bench/results
 Every flag may also be given as BENCH_<FLAG> (e.g. BENCH_SIZES=100,1000); extra operator flags
-come from BENCH_OPERATOR_ARGS (split on spaces).
+come from BENCH_OPERATOR_ARGS and extra Node flags (such as --cpu-prof --cpu-prof-dir=DIR, to
+profile) from BENCH_OPERATOR_NODE_ARGS (both split on spaces).
 `;
 
 const envName = (k: string) => `BENCH_${k.replace(/-/g, '_').toUpperCase()}`;
@@ -104,5 +107,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     timeoutSeconds: number('timeout-seconds', get('timeout-seconds'), 1),
     outDir: get('out'),
     operatorArgs: (env.BENCH_OPERATOR_ARGS ?? '').split(/\s+/).filter(Boolean),
+    operatorNodeArgs: (env.BENCH_OPERATOR_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   };
 }

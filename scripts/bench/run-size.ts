@@ -66,6 +66,7 @@ export async function runSize(options: BenchOptions, size: number, run: number):
           logFile: join(LOG_DIR, `operator-${size}-${run}-${phase}.log`),
           extraArgs: options.operatorArgs,
           ...extra,
+          nodeArgs: [...options.operatorNodeArgs, ...(extra?.nodeArgs ?? [])],
         });
         operators.push(op);
         return op;

@@ -12,18 +12,28 @@ import type { ApplyCaches } from './apply.ts';
 import { ourEntries } from './desired.ts';
 import { leanCredential, leanManagedSecret, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from './lean.ts';
 
-/** Parsed specs, kept per object generation so event mapping does not re-validate on every event. */
-export class SpecCache {
-  private readonly parsed = new Map<string, { generation: number | undefined; spec: ResolvedSpec | undefined }>();
+type Resolved = ReturnType<typeof resolveSpec>;
 
-  get(rc: RegistryCredential): ResolvedSpec | undefined {
+/**
+ * Validated specs, kept per object generation so neither event mapping nor a reconcile of a few
+ * namespaces validates the spec again.
+ */
+export class SpecCache {
+  private readonly parsed = new Map<string, { generation: number | undefined; resolved: Resolved }>();
+
+  /** The validation result of the spec at this generation. */
+  resolve(rc: RegistryCredential): Resolved {
     const key = rc.metadata.uid ?? rc.metadata.name;
     const hit = this.parsed.get(key);
-    if (hit && hit.generation === rc.metadata.generation && rc.metadata.generation !== undefined) return hit.spec;
-    const r = resolveSpec(rc.metadata.name, rc.spec);
-    const spec = r.ok ? r.spec : undefined;
-    this.parsed.set(key, { generation: rc.metadata.generation, spec });
-    return spec;
+    if (hit && hit.generation === rc.metadata.generation && rc.metadata.generation !== undefined) return hit.resolved;
+    const resolved = resolveSpec(rc.metadata.name, rc.spec);
+    this.parsed.set(key, { generation: rc.metadata.generation, resolved });
+    return resolved;
+  }
+
+  get(rc: RegistryCredential): ResolvedSpec | undefined {
+    const r = this.resolve(rc);
+    return r.ok ? r.spec : undefined;
   }
 
   forget(rc: RegistryCredential): void {

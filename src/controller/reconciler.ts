@@ -6,7 +6,7 @@
 // waits for its input to change.
 import type { Logger } from 'pino';
 import { FINALIZER } from '../api/labels.ts';
-import { resolveSpec, type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
+import { type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, isNotFound, type KubeClient } from '../kube/client.ts';
 import type { Namespace } from '../kube/objects.ts';
 import type { WorkResult } from '../queue/workqueue.ts';
@@ -77,7 +77,7 @@ export class Reconciler {
       writes++;
     }
 
-    const resolved = resolveSpec(rc.metadata.name, rc.spec);
+    const resolved = this.caches.specs.resolve(rc);
     if (!resolved.ok) {
       // Its namespaces are not being looked after: the next valid spec starts with a full pass.
       this.outcomes.forget(name);
@@ -170,7 +170,7 @@ export class Reconciler {
     if (!rc.metadata.finalizers?.includes(FINALIZER)) return { result: 'deleted', writes: 0 };
     const name = rc.metadata.name;
     // A spec that fails validation still says what to clean up, as far as it can be read.
-    const resolved = resolveSpec(name, rc.spec);
+    const resolved = this.caches.specs.resolve(rc);
     const raw = rc.spec as { deletionPolicy?: unknown; secretName?: unknown } | undefined;
     const policy = resolved.ok ? resolved.spec.deletionPolicy : raw?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
     const secretName = resolved.ok ? resolved.spec.secretName : typeof raw?.secretName === 'string' ? raw.secretName : name;

@@ -3,9 +3,10 @@
 // turns timestamps into Dates and drops fields it does not know, while its Watch yields the wire
 // JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
 // the API reason and any Retry-After.
-import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
-import { fetch, type Dispatcher } from 'undici';
+import { HttpMethod, KubeConfig, RequestContext, Watch } from './client-node.ts';
+import { fetch } from 'undici';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { ConnectionPool, type DispatcherOptions } from './connection-pool.ts';
 import { TokenBucket } from './ratelimit.ts';
 
 export interface Resource {
@@ -27,8 +28,6 @@ export const RESOURCES = {
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   registryCredentials: { group: GROUP, version: VERSION, plural: PLURAL, kind: 'RegistryCredential', namespaced: false },
 } satisfies Record<string, Resource>;
-
-const POOL_RENEW_MS = 5 * 60_000;
 
 export class KubeError extends Error {
   readonly status: number;
@@ -81,12 +80,14 @@ export interface WatchHandle {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: string;
+  /** client-node's authentication, with every request's and watch's connection from `pool`. */
+  private readonly pooled: KubeConfig;
+  private readonly pool = new ConnectionPool();
   private readonly watcher: Watch;
   /** client-node's Watch sends the headers authentication leaves in the request: this one adds Accept. */
   private readonly metadataWatcher: Watch;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
-  private pool: { dispatcher: Dispatcher | undefined; since: number } | undefined;
   private limiter: TokenBucket | undefined;
 
   constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
@@ -94,11 +95,23 @@ export class KubeClient {
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.config = config;
     this.server = cluster.server.replace(/\/$/, '');
-    this.watcher = new Watch(config);
-    const withAccept = Object.create(config, {
+    const pool = this.pool;
+    // applySecurityAuthentication ends by asking this.createDispatcher for a new agent; this copy of
+    // the config answers with the shared pool (client-node's own agent only behind a proxy).
+    const original = config as unknown as { createDispatcher(cluster: unknown, agentOptions: unknown): unknown };
+    this.pooled = Object.create(config, {
+      createDispatcher: {
+        value(this: KubeConfig, c: Parameters<KubeConfig['createDispatcherOptions']>[0], agentOptions: Parameters<KubeConfig['createDispatcherOptions']>[1]) {
+          return pool.dispatcher(this.createDispatcherOptions(c, agentOptions) as DispatcherOptions) ?? original.createDispatcher.call(this, c, agentOptions);
+        },
+      },
+    }) as KubeConfig;
+    this.watcher = new Watch(this.pooled);
+    const pooled = this.pooled;
+    const withAccept = Object.create(pooled, {
       applySecurityAuthentication: {
         value: async (ctx: RequestContext) => {
-          await config.applySecurityAuthentication(ctx);
+          await pooled.applySecurityAuthentication(ctx);
           ctx.setHeaderParam('Accept', PARTIAL_METADATA);
         },
       },
@@ -160,42 +173,26 @@ export class KubeClient {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.config.applySecurityAuthentication(ctx);
+    await this.pooled.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    const response = await fetch(url, {
-      method,
-      headers,
-      body,
-      dispatcher: this.connectionPool(ctx.getDispatcher()),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-    });
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+    } catch (err) {
+      // No response at all (refused, reset, timed out): the next request starts on new connections.
+      this.pool.reset();
+      throw err;
+    }
     this.observer?.(method, opts.resource ?? '', response.status);
     const text = await response.text();
     if (!response.ok) throw toKubeError(response.status, text, response.headers.get('retry-after'));
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
-  }
-
-  /**
-   * client-node builds a new dispatcher (so a new TLS connection and handshake) for every request;
-   * one kept for a while lets requests share connections. It is renewed every few minutes so that
-   * rotated client certificates and CA files are picked up; credentials in headers are per request.
-   */
-  private connectionPool(fresh: Dispatcher | undefined): Dispatcher | undefined {
-    const now = Date.now();
-    if (!this.pool || now - this.pool.since > POOL_RENEW_MS) {
-      const old = this.pool?.dispatcher;
-      this.pool = { dispatcher: fresh, since: now };
-      void old?.close().catch(() => undefined);
-    } else {
-      void fresh?.close().catch(() => undefined);
-    }
-    return this.pool.dispatcher;
   }
 
   /** A non-JSON endpoint such as /metrics, as text. */
@@ -263,10 +260,23 @@ export class KubeClient {
   ): Promise<WatchHandle> {
     const { metadataOnly, ...query } = opts;
     const watcher = metadataOnly ? this.metadataWatcher : this.watcher;
-    const controller = await watcher.watch(this.path(res, namespace), query, onEvent, (err) => onDone(watchError(err)));
-    return { stop: () => controller.abort() };
+    let stopped = false;
+    const controller = await watcher.watch(this.path(res, namespace), query, onEvent, (err) => {
+      // Refused, reset or silent (a refusal with a status is a KubeError and says nothing about the
+      // connection): requests and watches after this one start on new connections.
+      if (err && !stopped && !isStatusError(err)) this.pool.reset();
+      onDone(watchError(err));
+    });
+    return {
+      stop: () => {
+        stopped = true;
+        controller.abort();
+      },
+    };
   }
 }
+
+const isStatusError = (err: unknown) => err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number';
 
 /**
  * client-node's Watch reports a refused watch (410 Gone included) as a plain Error whose message is

@@ -1,0 +1,110 @@
+// regcred-operator: flags, logging, the API client, the operator, leader election, the HTTP
+// endpoints, and an orderly stop on SIGTERM. Loaded by main.ts once client-node can be loaded lean.
+import { parseFlags, HELP } from './config.ts';
+import { KubeClient } from './kube/client.ts';
+import { describe } from './kube/errors.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { Operator } from './controller/operator.ts';
+import { createLogger } from './log.ts';
+import { healthRoutes } from './server/health.ts';
+import { boundPort, serve } from './server/http.ts';
+import { Metrics } from './server/metrics.ts';
+
+async function main(): Promise<number> {
+  const parsed = parseFlags(process.argv.slice(2));
+  if (!parsed.ok) {
+    if (parsed.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    process.stderr.write(`${parsed.message}\n\n${HELP}`);
+    return 2;
+  }
+  const flags = parsed.flags;
+  const log = createLogger(flags['log-level']);
+  const client = KubeClient.load(flags.kubeconfig);
+  client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
+  client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
+  const metrics = new Metrics();
+  client.observe((verb, resource, status) => metrics.apiRequests.inc({ verb, resource, code: String(status) }));
+
+  const operator = new Operator(client, log, {
+    credentialsNamespace: flags.credentialsNamespace,
+    concurrency: flags.concurrency,
+    maxConcurrentWrites: flags['max-concurrent-writes'],
+    resyncPeriodMs: flags['resync-period'],
+    cacheSyncTimeoutMs: flags['cache-sync-timeout'],
+    statusIntervalMs: flags['status-interval'],
+  }, metrics);
+
+  const metricsServer = await serve(flags['metrics-bind-address'], {
+    '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+  });
+  const healthServer = await serve(flags['health-probe-bind-address'], healthRoutes(
+    {
+      synced: () => operator.hasSynced,
+      informers: () => operator.informers(),
+      oldestWaitMs: () => operator.queue.oldestWaitMs(),
+      oldestRunningMs: () => operator.queue.oldestRunningMs(),
+    },
+    { watchStaleMs: flags['watch-stale-limit'], queueStallMs: flags['queue-stall-limit'], runningStuckMs: flags['reconcile-stuck-limit'] },
+  ));
+  log.info({
+    credentialsNamespace: flags.credentialsNamespace,
+    metricsPort: boundPort(metricsServer),
+    healthPort: boundPort(healthServer),
+    leaderElect: flags['leader-elect'],
+  }, 'starting');
+
+  const elector = flags['leader-elect']
+    ? new LeaderElector(client, log, {
+        namespace: flags['leader-election-namespace'] ?? flags.credentialsNamespace,
+        name: flags['leader-election-id'],
+        leaseDurationMs: flags['lease-duration'],
+        renewDeadlineMs: flags['renew-deadline'],
+        retryPeriodMs: flags['retry-period'],
+      })
+    : undefined;
+
+  let stopping = false;
+  const stopped = new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping: no new work');
+      const finished = await operator.stop(flags['shutdown-timeout']);
+      if (!finished) log.warn({ timeoutMs: flags['shutdown-timeout'] }, 'reconciles still running at the shutdown bound; abandoning them');
+      await elector?.release();
+      metricsServer?.close();
+      healthServer?.close();
+      log.info('stopped');
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+
+  await operator.startCaches();
+  if (elector) {
+    metrics.leader.set(0);
+    const leading = await elector.acquire(() => stopping);
+    if (!leading) return stopped;
+    metrics.leader.set(1);
+    elector.keepRenewing(() => {
+      // Losing the lease must stop every write at once; exiting is the only way to be sure.
+      metrics.leader.set(0);
+      log.error('leader lease lost; exiting so no write happens without it');
+      process.exit(1);
+    });
+  }
+  if (!stopping) operator.startWorkers();
+  return stopped;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${JSON.stringify({ level: 60, msg: 'fatal', error: describe(err) })}\n`);
+    process.exit(1);
+  },
+);
