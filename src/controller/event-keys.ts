@@ -43,6 +43,24 @@ export function parseWorkKey(key: string): { credential: string; namespace?: str
   return slash < 0 ? { credential: key } : { credential: key.slice(0, slash), namespace: key.slice(slash + 1) };
 }
 
+/**
+ * Whether a RegistryCredential changed in a way a reconcile acts on: its spec (generation), its
+ * deletion, finalizers, labels or annotations. A change of status alone is our own write; its watch
+ * event can arrive before the write's response is recorded, so it is recognised by what changed.
+ */
+export function credentialChanged(rc: RegistryCredential, old: RegistryCredential | undefined): boolean {
+  if (!old) return true;
+  const a = rc.metadata;
+  const b = old.metadata;
+  return a.generation !== b.generation
+    || a.deletionTimestamp !== b.deletionTimestamp
+    || !sameJson(a.finalizers, b.finalizers)
+    || !sameJson(a.labels, b.labels)
+    || !sameJson(a.annotations, b.annotations);
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
 export function keysForCredential(c: Lookups, rc: RegistryCredential, old: RegistryCredential | undefined): Set<string> {
   const secretNames = [rc, old].filter((o): o is RegistryCredential => !!o).map((o) => secretNameOf(o, c.specs));
   return withRivals(c, [rc.metadata.name], secretNames);
@@ -93,6 +111,7 @@ export function wireEventKeys(c: Caches, enqueue: (key: string) => void): void {
   };
   c.credentials.on((rc, old, deleted) => {
     if (deleted) c.specs.forget(rc);
+    if (!deleted && !credentialChanged(rc, old)) return;
     add(keysForCredential(c, rc, old));
     c.retainSecretNames();
   });

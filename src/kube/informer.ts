@@ -134,7 +134,10 @@ export class Informer<T extends KubeObject> {
       if (current) this.remove(current.metadata.namespace, current.metadata.name);
       return;
     }
-    if (!current || newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) this.put(obj);
+    // The watch may have delivered this version (or a later one) before the write's response came
+    // back: then it is no longer pending, and recording it would keep it forever.
+    if (current && !newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) return;
+    this.put(obj);
     const rv = obj.metadata.resourceVersion;
     if (rv) {
       let versions = this.ownVersions.get(key);
@@ -145,6 +148,13 @@ export class Informer<T extends KubeObject> {
 
   private shape(obj: T): T | undefined {
     return this.options.transform ? this.options.transform(obj) : obj;
+  }
+
+  /** Versions written by us that the watch has not delivered yet. */
+  get pendingOwnWrites(): number {
+    let n = 0;
+    for (const v of this.ownVersions.values()) n += v.size;
+    return n;
   }
 
   /** True (once) when the watch delivers a version that observe() recorded as our own write. */

@@ -55,6 +55,8 @@ export class FakeClient {
   private readonly faults: Fault[] = [];
   private rv = 100;
   private uid = 0;
+  /** Deliver watch events before the write's response, as a watch on another connection may. */
+  eventsBeforeResponse = false;
 
   get client(): KubeClient {
     return this as unknown as KubeClient;
@@ -211,8 +213,9 @@ export class FakeClient {
       if (w.resource !== res.plural) continue;
       if (w.namespace && w.namespace !== obj.metadata.namespace) continue;
       if (!matchesSelectors(obj, w.opts)) continue;
-      // Delivered after the writer has seen its response, as a watch usually is.
-      setImmediate(() => w.onEvent(type, clone(obj)));
+      // Delivered after the writer has seen its response, as a watch usually is, unless told otherwise.
+      if (this.eventsBeforeResponse) w.onEvent(type, clone(obj));
+      else setImmediate(() => w.onEvent(type, clone(obj)));
     }
   }
 }

@@ -6,6 +6,7 @@ import { CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTA
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
 import {
+  credentialChanged,
   parseWorkKey,
   keysForCredential,
   keysForManagedSecret,
@@ -63,6 +64,19 @@ describe('event → keys', () => {
     expect(sorted(keysForCredential(c, a, undefined))).toEqual(['a', 'b', 'broken']);
     const renamed = { ...a, metadata: { ...a.metadata, generation: 2 }, spec: { ...a.spec, secretName: 'other' } } as RegistryCredential;
     expect(sorted(keysForCredential(c, renamed, a))).toEqual(['a', 'b', 'broken', 'c']);
+  });
+
+  it('a change of status alone (our own write, whichever arrives first) is no change; spec, deletion, finalizers, labels and annotations are', () => {
+    const a = rc('a', { secretName: 'pull' });
+    const withStatus = { ...a, metadata: { ...a.metadata, resourceVersion: '9' }, status: { matchedNamespaces: 3 } } as RegistryCredential;
+    expect(credentialChanged(withStatus, a)).toBe(false);
+    const meta = (m: Partial<RegistryCredential['metadata']>) => ({ ...a, metadata: { ...a.metadata, ...m } }) as RegistryCredential;
+    expect(credentialChanged(meta({ generation: 2 }), a)).toBe(true);
+    expect(credentialChanged(meta({ deletionTimestamp: '2026-11-29T10:00:00Z' }), a)).toBe(true);
+    expect(credentialChanged(meta({ finalizers: ['x'] }), a)).toBe(true);
+    expect(credentialChanged(meta({ labels: { team: 'a' } }), a)).toBe(true);
+    expect(credentialChanged(meta({ annotations: { note: 'x' } }), a)).toBe(true);
+    expect(credentialChanged(a, undefined)).toBe(true);
   });
 
   it('a deleted credential still wakes its rivals', async () => {

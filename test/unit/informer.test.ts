@@ -252,6 +252,17 @@ describe('own writes', () => {
     expect(informer.get('a', 'regcred')?.metadata.resourceVersion).toBe('30');
   });
 
+  it('a write whose watch event arrived before its response is not kept as pending', async () => {
+    const w = await started();
+    w.event('ADDED', secret('a', 'regcred', '40'));
+    informer.observe(secret('a', 'regcred', '40'));
+    expect(informer.pendingOwnWrites).toBe(0);
+    informer.observe(secret('a', 'regcred', '41'));
+    expect(informer.pendingOwnWrites).toBe(1);
+    w.event('MODIFIED', secret('a', 'regcred', '41'));
+    expect(informer.pendingOwnWrites).toBe(0);
+  });
+
   it('a DELETED event for a key forget() removed wakes no handler; one for a cached key does', async () => {
     fake.items = [secret('a', 'mine', '5'), secret('b', 'theirs', '6')];
     const w = await started();

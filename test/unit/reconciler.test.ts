@@ -195,6 +195,27 @@ describe('reconcile: own writes and retries', () => {
     expect(w.woken).toEqual([]);
   });
 
+  it('when watch events arrive before the responses, the status write wakes no full pass and no write stays pending', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    w.woken.length = 0;
+    w.fake.eventsBeforeResponse = true;
+    await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-z'));
+    await w.fake.create(RESOURCES.serviceAccounts, 'team-z', serviceAccount('team-z'));
+    const report = await w.reconciler.reconcile('rc', { full: false, namespaces: new Set(['team-z']) });
+    // The Secret, the entry and the status with the new counts.
+    expect(report.writes).toBe(3);
+    // Secret and entry events were someone's as far as the caches knew: they wake that namespace only.
+    expect(w.woken.filter((k) => !k.includes('/'))).toEqual([]);
+    for (const i of [w.caches.credentials, w.caches.managedSecrets, w.caches.serviceAccounts]) expect(i.pendingOwnWrites).toBe(0);
+  });
+
   it('a write someone else makes still wakes the key', async () => {
     const w = await world((f) => {
       f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
