@@ -14,3 +14,4 @@ export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+export const UNMANAGED_SELECTOR = `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`;

@@ -2,7 +2,7 @@
 // makes are recorded here at once (record*/forget*): the next reconcile sees them before the watch
 // does, and the watch event they cause carries no news, so it wakes nobody.
 import type { Logger } from 'pino';
-import { CREDENTIAL_LABEL, MANAGED_SELECTOR, SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
+import { CREDENTIAL_LABEL, MANAGED_SELECTOR, SA_ENTRIES_ANNOTATION, UNMANAGED_SELECTOR } from '../api/labels.ts';
 import { resolveSpec, type RegistryCredential, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
@@ -76,7 +76,9 @@ export class Caches implements ApplyCaches {
     this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR, transform: leanManagedSecret });
     this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, {
       syncTimeoutMs: options.syncTimeoutMs,
-      informer: { metadataOnly: true, transform: leanNamedSecret },
+      // Ours come from the managed cache: the server leaves them out of these watches, so every write
+      // of ours is delivered (and parsed) once, not twice.
+      informer: { metadataOnly: true, labelSelector: UNMANAGED_SELECTOR, transform: leanNamedSecret },
     });
   }
 

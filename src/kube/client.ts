@@ -4,7 +4,7 @@
 // JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
 // the API reason and any Retry-After.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from './client-node.ts';
-import { fetch } from 'undici';
+import { getGlobalDispatcher, request as send } from 'undici';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool, type DispatcherOptions } from './connection-pool.ts';
 import { TokenBucket } from './ratelimit.ts';
@@ -180,17 +180,32 @@ export class KubeClient {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    let response: Awaited<ReturnType<typeof fetch>>;
+    // undici's request() rather than fetch(): the same connection pool without the WHATWG stream,
+    // Request/Response and signal machinery, which cost more CPU per write than the rest of a write.
+    // Each phase is bounded: connecting and waiting for the headers, then every gap in the body.
+    const timeout = opts.timeoutMs ?? 30_000;
+    let status: number;
+    let text: string;
+    let retryAfter: string | string[] | undefined;
     try {
-      response = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+      const response = await send(url, {
+        method,
+        headers,
+        body,
+        dispatcher: ctx.getDispatcher() ?? getGlobalDispatcher(),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      status = response.statusCode;
+      retryAfter = response.headers['retry-after'];
+      text = await response.body.text();
     } catch (err) {
-      // No response at all (refused, reset, timed out): the next request starts on new connections.
+      // No complete response (refused, reset, timed out): the next request starts on new connections.
       this.pool.reset();
       throw err;
     }
-    this.observer?.(method, opts.resource ?? '', response.status);
-    const text = await response.text();
-    if (!response.ok) throw toKubeError(response.status, text, response.headers.get('retry-after'));
+    this.observer?.(method, opts.resource ?? '', status);
+    if (status < 200 || status > 299) throw toKubeError(status, text, Array.isArray(retryAfter) ? retryAfter[0]! : retryAfter ?? null);
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
   }

@@ -11,7 +11,7 @@ export interface NamedSecretsOptions {
   /** How long ensure() waits for a new name's first list (the --cache-sync-timeout flag). */
   syncTimeoutMs?: number;
   /** How each per-name cache lists, watches and shapes what it keeps. */
-  informer?: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform'>;
+  informer?: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform' | 'labelSelector'>;
 }
 
 export class NamedSecrets {
@@ -21,7 +21,7 @@ export class NamedSecrets {
   private readonly onChange: (name: string, namespace: string) => void;
   private readonly syncTimeoutMs: number;
 
-  private readonly informerOptions: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform'>;
+  private readonly informerOptions: Pick<InformerOptions<Secret>, 'metadataOnly' | 'transform' | 'labelSelector'>;
 
   constructor(client: KubeClient, log: Logger, onChange: (name: string, namespace: string) => void, options: NamedSecretsOptions = {}) {
     this.client = client;

@@ -37,8 +37,9 @@ function mergePatch(target: unknown, patch: unknown): unknown {
 
 function matchesSelectors(obj: KubeObject, opts: ListOptions): boolean {
   for (const term of (opts.labelSelector ?? '').split(',').filter(Boolean)) {
-    const [k, v] = term.split('=');
-    if (obj.metadata.labels?.[k!] !== v) return false;
+    const negated = term.includes('!=');
+    const [k, v] = term.split(negated ? '!=' : '=');
+    if ((obj.metadata.labels?.[k!] === v) === negated) return false;
   }
   for (const term of (opts.fieldSelector ?? '').split(',').filter(Boolean)) {
     const [k, v] = term.split('=');
@@ -200,23 +201,39 @@ export class FakeClient {
   }
 
   private write(res: Resource, obj: KubeObject, type: 'ADDED' | 'MODIFIED', seeding = false): KubeObject {
+    const before = this.bucket(res).get(key(obj));
     obj.metadata.resourceVersion = String(++this.rv);
     obj.metadata.uid ??= `uid-${++this.uid}`;
     obj.metadata.creationTimestamp ??= '2024-01-01T00:00:00Z';
     this.bucket(res).set(key(obj), obj);
-    if (!seeding) this.broadcast(res, type, obj);
+    if (!seeding) this.broadcast(res, type, obj, before);
     return obj;
   }
 
-  private broadcast(res: Resource, type: string, obj: KubeObject): void {
+  /**
+   * As the API server does for a selector: an object that starts matching is ADDED to that watch,
+   * and one that stops matching is DELETED from it.
+   */
+  private broadcast(res: Resource, type: string, obj: KubeObject, before?: KubeObject): void {
     for (const w of this.watchers) {
       if (w.resource !== res.plural) continue;
       if (w.namespace && w.namespace !== obj.metadata.namespace) continue;
-      if (!matchesSelectors(obj, w.opts)) continue;
-      // Delivered after the writer has seen its response, as a watch usually is, unless told otherwise.
-      if (this.eventsBeforeResponse) w.onEvent(type, clone(obj));
-      else setImmediate(() => w.onEvent(type, clone(obj)));
+      const matches = matchesSelectors(obj, w.opts);
+      const matched = !!before && matchesSelectors(before, w.opts);
+      if (!matches && !matched) continue;
+      const seen = type === 'DELETED' ? 'DELETED' : !matches ? 'DELETED' : !matched ? 'ADDED' : type;
+      if (seen !== type) {
+        this.deliver(w, seen, obj);
+        continue;
+      }
+      this.deliver(w, type, obj);
     }
+  }
+
+  private deliver(w: Watcher, type: string, obj: KubeObject): void {
+    // After the writer has seen its response, as a watch usually is, unless told otherwise.
+    if (this.eventsBeforeResponse) w.onEvent(type, clone(obj));
+    else setImmediate(() => w.onEvent(type, clone(obj)));
   }
 }
 
