@@ -165,10 +165,11 @@ uninstall: .cluster/kubectl-path
 deploy: .cluster/kubectl-path
 	$(KUBECTL) kustomize config/default | sed 's|image: regcred-operator:latest$$|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
 
-# Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential):
-# every object of config/default but the CRD carries the label app.kubernetes.io/name=regcred-operator.
+# Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential)
+# and the namespace (deleting it would delete the source Secrets in it): config/undeploy is
+# config/default without those two.
 undeploy: .cluster/kubectl-path
-	$(KUBECTL) delete --ignore-not-found -k config/default -l app.kubernetes.io/name=regcred-operator
+	$(KUBECTL) delete --ignore-not-found -k config/undeploy
 
 docker-build:
 	$(DOCKER) build -t $(IMG) .

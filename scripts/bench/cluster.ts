@@ -2,6 +2,7 @@
 // scenarios select, the unrelated Secrets of the memory scenario, and putting the cluster back to
 // "nothing written yet" between the scenarios that need it.
 import { execFileSync } from 'node:child_process';
+import { SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
 import { isNotFound, KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import { ControlPlane } from '../../test/controlplane/controlplane.ts';
 import type { Observer } from './observer.ts';
@@ -62,7 +63,7 @@ export async function setSourcePassword(admin: KubeClient, password: string): Pr
     await admin.patch(RESOURCES.secrets, CREDENTIALS_NAMESPACE, SOURCE_SECRET, { data });
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await admin.create(RESOURCES.secrets, CREDENTIALS_NAMESPACE, { metadata: { name: SOURCE_SECRET }, data });
+    await admin.create(RESOURCES.secrets, CREDENTIALS_NAMESPACE, { metadata: { name: SOURCE_SECRET, labels: { [SOURCE_LABEL]: SOURCE_LABEL_VALUE } }, data });
   }
 }
 

@@ -1,10 +1,24 @@
-// The operator as it ships: `node dist/main.js` with its production flags, plus what the bench reads
-// from outside the process — /readyz, /metrics, and /proc for CPU and memory.
+// The operator as it ships: node with the image's flags (the Dockerfile's ENTRYPOINT), dist/main.js
+// and its production flags, plus what the bench reads from outside the process — /readyz, /metrics,
+// and /proc for CPU and memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { freePorts } from '../../test/controlplane/controlplane.ts';
 import { CREDENTIALS_NAMESPACE } from './cluster.ts';
 import { sleep } from './stats.ts';
+
+/**
+ * The node flags the image runs the operator with: what stands between node and dist/main.js in
+ * the Dockerfile's exec-form ENTRYPOINT.
+ */
+export function shippedNodeFlags(dockerfile = readFileSync('Dockerfile', 'utf8')): string[] {
+  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  if (!line) throw new Error('the Dockerfile has no ENTRYPOINT');
+  const argv = JSON.parse(line.slice('ENTRYPOINT '.length)) as string[];
+  const main = argv.indexOf('dist/main.js');
+  if (main < 1) throw new Error(`the Dockerfile's ENTRYPOINT does not run dist/main.js: ${line}`);
+  return argv.slice(1, main);
+}
 
 /** Linux reports utime/stime in clock ticks; USER_HZ is 100 on every architecture Node runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -48,6 +62,7 @@ export class OperatorProcess {
     const [metricsPort, healthPort] = await freePorts(2);
     const out = openSync(opts.logFile, 'a');
     const args = [
+      ...shippedNodeFlags(),
       ...(opts.nodeArgs ?? []),
       'dist/main.js',
       '--kubeconfig', opts.kubeconfig,

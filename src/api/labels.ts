@@ -15,3 +15,14 @@ export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const UNMANAGED_SELECTOR = `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`;
+/**
+ * On a Secret of the credentials namespace: `regcred.dev/source=true` makes it a source that
+ * RegistryCredentials may read. A Secret without it is never read.
+ */
+export const SOURCE_LABEL = 'regcred.dev/source';
+export const SOURCE_LABEL_VALUE = 'true';
+/**
+ * On a source Secret, optional: the RegistryCredentials (comma-separated names) that may read it.
+ * Without it every RegistryCredential may.
+ */
+export const ALLOWED_CREDENTIALS_ANNOTATION = 'regcred.dev/allowed-credentials';

@@ -6,6 +6,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 import type { ObjectMeta, RegistryCredential } from '../api/schema.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import { DOCKERCONFIGJSON_KEY, hashBytes } from './dockerconfig.ts';
+import { mayBeSource } from './sources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -49,11 +50,15 @@ export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets } : {}),
 });
 
-/** A source Secret: its data is what the operator renders. */
+/**
+ * A Secret of the credentials namespace: the data of a source is what the operator renders; a
+ * Secret that did not opt in, or of a type never read, is kept without it (every watch event
+ * carries the whole object, so opting in later brings the data with it).
+ */
 export const leanSourceSecret = (s: Secret): Secret => ({
   metadata: leanMetadata(s.metadata),
   ...(s.type !== undefined ? { type: s.type } : {}),
-  ...(s.data ? { data: s.data } : {}),
+  ...(s.data && mayBeSource(s) ? { data: s.data } : {}),
 });
 
 /** The hash a Secret's data is kept as: that of the rendered bytes when it holds just those. */

@@ -18,7 +18,7 @@ import { OutcomeBook, type NamespaceOutcome } from './outcomes.ts';
 import type { Work } from './work.ts';
 import type { EventRecorder } from './events.ts';
 import { namespaceSelected } from './selection.ts';
-import { resolveEntries } from './sources.ts';
+import { resolveEntries, type SourceInputs } from './sources.ts';
 import { eventsFor, nextStatus, statusChanged, type Outcome } from './status.ts';
 
 export interface ReconcilerOptions {
@@ -86,10 +86,7 @@ export class Reconciler {
     const spec = resolved.spec;
     await this.caches.watchSecretName(spec.secretName);
 
-    const sources = resolveEntries(spec.registries, {
-      secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
-      credentialsNamespace: this.options.credentialsNamespace,
-    });
+    const sources = resolveEntries(spec.registries, this.sourceInputs(name));
     if (!sources.ok) {
       this.outcomes.forget(name);
       return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
@@ -233,12 +230,17 @@ export class Reconciler {
       if (o.metadata.name === name || o.metadata.deletionTimestamp) return [];
       const spec = this.caches.specs.get(o);
       if (!spec || spec.secretName !== secretName) return [];
-      const sources = resolveEntries(spec.registries, {
-        secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
-        credentialsNamespace: this.options.credentialsNamespace,
-      });
-      return sources.ok ? [view(o, spec)] : [];
+      return resolveEntries(spec.registries, this.sourceInputs(o.metadata.name)).ok ? [view(o, spec)] : [];
     });
+  }
+
+  /** What a credential's registry entries are resolved from: the cached Secrets of the credentials namespace. */
+  private sourceInputs(credential: string): SourceInputs {
+    return {
+      secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
+      credentialsNamespace: this.options.credentialsNamespace,
+      credential,
+    };
   }
 }
 

@@ -1,10 +1,14 @@
 // Credential sources: each kind of registry entry knows which inputs it reads and how to turn them
 // into registries. New kinds (cloud token sources) are added to SOURCE_KINDS, not special-cased.
+// A Secret of the credentials namespace is read only when it opted in (the source label), its type
+// can hold registry credentials, and its allowed-credentials annotation, if any, names the reader.
+import { ALLOWED_CREDENTIALS_ANNOTATION, SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../api/labels.ts';
 import type { RegistryEntry } from '../api/schema.ts';
 import { authEntry, parseDockerConfigSecret, registryKey, type Auths, type ResolvedEntry } from './dockerconfig.ts';
 
 /** A Secret as the API server returns it: data values are base64. */
 export interface SourceSecret {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   type?: string;
   data?: Record<string, string>;
 }
@@ -13,13 +17,15 @@ export interface SourceInputs {
   /** Secrets of the credentials namespace, by name. */
   secret(name: string): SourceSecret | undefined;
   credentialsNamespace: string;
+  /** The RegistryCredential that reads them: a Secret's allowed-credentials annotation must name it. */
+  credential: string;
 }
 
-export type SourceFailureReason = 'SourceNotFound' | 'InvalidSource';
+export type SourceFailureReason = 'SourceNotFound' | 'InvalidSource' | 'SourceNotAllowed';
 
-export type SourceResult =
-  | { ok: true; auths: Auths }
-  | { ok: false; reason: SourceFailureReason; message: string };
+type SourceFailure = { ok: false; reason: SourceFailureReason; message: string };
+
+export type SourceResult = { ok: true; auths: Auths } | SourceFailure;
 
 export interface CredentialSourceKind {
   handles(entry: RegistryEntry): boolean;
@@ -44,11 +50,10 @@ const dockerConfigSource: CredentialSourceKind = {
   handles: (e) => e.dockerConfigFrom !== undefined,
   secretNames: (e) => [e.dockerConfigFrom!.secretRef.name],
   resolve(e, inputs) {
-    const name = e.dockerConfigFrom!.secretRef.name;
-    const secret = inputs.secret(name);
-    if (!secret) return notFound(`Secret ${inputs.credentialsNamespace}/${name} not found`);
-    const parsed = parseDockerConfigSecret(secret.type, secret.data);
-    if (!parsed.ok) return { ok: false, reason: 'InvalidSource', message: `Secret ${inputs.credentialsNamespace}/${name} ${parsed.message}` };
+    const source = readableSecret(e.dockerConfigFrom!.secretRef.name, inputs);
+    if (!source.ok) return source;
+    const parsed = parseDockerConfigSecret(source.secret.type, source.secret.data);
+    if (!parsed.ok) return { ok: false, reason: 'InvalidSource', message: `${source.where} ${parsed.message}` };
     return { ok: true, auths: parsed.auths };
   },
 };
@@ -59,13 +64,50 @@ function kindOf(entry: RegistryEntry): CredentialSourceKind | undefined {
   return SOURCE_KINDS.find((k) => k.handles(entry));
 }
 
-type KeyValue = { ok: true; value: string } | { ok: false; reason: SourceFailureReason; message: string };
+/** Secret types that hold something other than registry credentials: never a source, whatever their labels. */
+export const REFUSED_SOURCE_TYPES: ReadonlySet<string> = new Set([
+  'kubernetes.io/service-account-token',
+  'helm.sh/release.v1',
+  'bootstrap.kubernetes.io/token',
+  'kubernetes.io/tls',
+]);
+
+/** Whether any RegistryCredential may read the Secret: it opted in and its type can hold credentials. */
+export function mayBeSource(secret: SourceSecret): boolean {
+  return !(secret.type !== undefined && REFUSED_SOURCE_TYPES.has(secret.type)) && secret.metadata?.labels?.[SOURCE_LABEL] === SOURCE_LABEL_VALUE;
+}
+
+/**
+ * Why this RegistryCredential may not read the Secret (to follow "Secret <ns>/<name>"), or
+ * undefined when it may. Names what is missing, never what the Secret holds.
+ */
+export function sourceRefusal(secret: SourceSecret, credential: string): string | undefined {
+  if (secret.type !== undefined && REFUSED_SOURCE_TYPES.has(secret.type)) return `has type ${secret.type}, which is refused as a source`;
+  if (secret.metadata?.labels?.[SOURCE_LABEL] !== SOURCE_LABEL_VALUE) return `is not a source: it lacks the label ${SOURCE_LABEL}=${SOURCE_LABEL_VALUE}`;
+  const allowed = secret.metadata.annotations?.[ALLOWED_CREDENTIALS_ANNOTATION];
+  if (allowed !== undefined && !allowed.split(',').some((n) => n.trim() === credential)) {
+    return `does not list RegistryCredential ${credential} in its annotation ${ALLOWED_CREDENTIALS_ANNOTATION}`;
+  }
+  return undefined;
+}
+
+/** The named Secret of the credentials namespace, if it exists and this credential may read it. */
+function readableSecret(name: string, inputs: SourceInputs): { ok: true; secret: SourceSecret; where: string } | SourceFailure {
+  const where = `Secret ${inputs.credentialsNamespace}/${name}`;
+  const secret = inputs.secret(name);
+  if (!secret) return notFound(`${where} not found`);
+  const refusal = sourceRefusal(secret, inputs.credential);
+  if (refusal) return { ok: false, reason: 'SourceNotAllowed', message: `${where} ${refusal}` };
+  return { ok: true, secret, where };
+}
+
+type KeyValue = { ok: true; value: string } | SourceFailure;
 
 function readKey(ref: { name: string; key: string }, inputs: SourceInputs): KeyValue {
-  const where = `Secret ${inputs.credentialsNamespace}/${ref.name}`;
-  const secret = inputs.secret(ref.name);
-  if (!secret) return notFound(`${where} not found`);
-  const encoded = secret.data?.[ref.key];
+  const source = readableSecret(ref.name, inputs);
+  if (!source.ok) return source;
+  const where = source.where;
+  const encoded = source.secret.data?.[ref.key];
   if (encoded === undefined) return notFound(`${where} has no key ${ref.key}`);
   const value = Buffer.from(encoded, 'base64').toString('utf8');
   if (value.length === 0) return { ok: false, reason: 'InvalidSource', message: `${where} key ${ref.key} is empty` };
@@ -85,9 +127,7 @@ export function referencedSecrets(entries: RegistryEntry[]): Set<string> {
   return new Set(entries.flatMap((e) => kindOf(e)?.secretNames(e) ?? []));
 }
 
-export type ResolveAllResult =
-  | { ok: true; entries: ResolvedEntry[] }
-  | { ok: false; reason: SourceFailureReason; message: string };
+export type ResolveAllResult = { ok: true; entries: ResolvedEntry[] } | SourceFailure;
 
 /** Resolves every entry; the first failure wins so the status names one concrete thing to fix. */
 export function resolveEntries(entries: RegistryEntry[], inputs: SourceInputs): ResolveAllResult {

@@ -4,10 +4,11 @@
 import { MAX_FAILURES, type Condition, type Failure, type RegistryCredentialStatus } from '../api/schema.ts';
 import { kubeTime } from '../kube/time.ts';
 import { canonicalJson, type ShadowedRegistry } from './dockerconfig.ts';
+import type { SourceFailureReason } from './sources.ts';
 
 export type Outcome =
   | { kind: 'invalidSpec'; message: string }
-  | { kind: 'sourceFailure'; reason: 'SourceNotFound' | 'InvalidSource'; message: string }
+  | { kind: 'sourceFailure'; reason: SourceFailureReason; message: string }
   | {
       kind: 'applied';
       matched: number;
@@ -95,7 +96,7 @@ export function statusChanged(prev: RegistryCredentialStatus | undefined, next: 
   return canonicalJson(strip(prev)) !== canonicalJson(strip(next));
 }
 
-const INPUT_PROBLEMS = new Set(['InvalidSpec', 'SourceNotFound', 'InvalidSource']);
+const INPUT_PROBLEMS = new Set<string>(['InvalidSpec', 'SourceNotFound', 'InvalidSource', 'SourceNotAllowed'] satisfies Array<'InvalidSpec' | SourceFailureReason>);
 
 /**
  * Events worth recording for the change from `prev` to `next`: a transition of Ready (its status or

@@ -1,6 +1,7 @@
 // Hostile input, generated with fast-check from the run's seed: RegistryCredential specs and source
 // Secrets (huge, unicode, wrong types, empty, 1 MiB values, invalid base64, dockercfg of the wrong
-// shape). Straight into the runtime validators, none may throw; through the real API server (which
+// shape, Secrets that did not opt in or may only be read by others, types never read as sources).
+// Straight into the runtime validators, none may throw; through the real API server (which
 // rejects many, counted), the operator must stay up, never hot-loop, and give every accepted object
 // a Ready condition with a known reason and a message. A well-formed control credential keeps
 // working throughout.
@@ -12,12 +13,13 @@ import { resolveEntries } from '../../src/controller/sources.ts';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { CHAOS } from '../support/chaos-config.ts';
 import { ChaosEnv, sleep } from '../support/chaos-env.ts';
-import { hostileSourceSecret, hostileSpec, hostileString, secretValues, type GeneratedSecret } from '../support/chaos-hostile.ts';
+import { hostileSourceSecret, hostileSpec, hostileString, secretObject, secretValues, type GeneratedSecret } from '../support/chaos-hostile.ts';
 import { converge, type Expectation } from '../support/invariants.ts';
 
 const BATCH = 100;
 /** Reasons a person can act on; anything else is not "clear". */
-const REASONS = new Set(['Synced', 'PartiallySynced', 'InvalidSpec', 'SourceNotFound', 'InvalidSource']);
+const REASONS = new Set(['Synced', 'PartiallySynced', 'InvalidSpec', 'SourceNotFound', 'InvalidSource', 'SourceNotAllowed']);
+const SOURCE_REASONS = ['SourceNotFound', 'InvalidSource', 'SourceNotAllowed'];
 /**
  * No hot loop: once a batch's last object is written, no key (live or deleted) is reconciled more
  * than MAX_RECONCILES_AFTER_INPUT times until the end of the quiet window, nor more than
@@ -79,20 +81,23 @@ describe(`hostile input straight into the runtime validators (${RUNTIME_RUNS} ru
 
   it('resolveEntries never throws, fails with a known reason, and never puts a secret value in its message', () => {
     let reached = 0;
+    const outcomes = new Map<string, number>();
     fc.assert(fc.property(hostileSpec('hx-t*'), fc.array(hostileSourceSecret, { maxLength: 6 }), (rawSpec, rawSecrets) => {
       const spec = wire(rawSpec);
       const secrets = wire(rawSecrets);
       const r = resolveSpec('x', spec);
       if (!r.ok) return true;
       reached++;
-      const byName = new Map(secrets.map((s) => [s.name, s]));
-      const result = resolveEntries(r.spec.registries, { secret: (n) => byName.get(n), credentialsNamespace: 'creds' });
+      const byName = new Map(secrets.map((s) => [s.name, wire(secretObject(s))]));
+      const result = resolveEntries(r.spec.registries, { secret: (n) => byName.get(n), credentialsNamespace: 'creds', credential: 'x' });
+      const outcome = result.ok ? 'ok' : result.reason;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
       if (result.ok) return true;
-      if (!['SourceNotFound', 'InvalidSource'].includes(result.reason) || !result.message) return false;
+      if (!SOURCE_REASONS.includes(result.reason) || !result.message) return false;
       const specText = JSON.stringify(spec);
       return secrets.flatMap(secretValues).every((value) => specText.includes(value) || !result.message.includes(value));
     }), fcParams(2));
-    env.report.note(`resolveEntries: reached by ${reached}/${RUNTIME_RUNS} generated cases`);
+    env.report.note(`resolveEntries: reached by ${reached}/${RUNTIME_RUNS} generated cases (outcomes ${JSON.stringify(Object.fromEntries(outcomes))})`);
   });
 
   it('parseDockerConfigSecret never throws and yields only well-formed auths', () => {
@@ -210,7 +215,7 @@ describe(`hostile input through the API server (${CHAOS.hostile} specs and sourc
 });
 
 async function upsertSecret(s: GeneratedSecret): Promise<void> {
-  const body = { metadata: { name: s.name }, type: s.type, data: s.data };
+  const body = secretObject(s);
   try {
     await env.client.create(RESOURCES.secrets, env.s.credentialsNamespace, body);
   } catch (err) {

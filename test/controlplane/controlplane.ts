@@ -1,6 +1,7 @@
 // Starts a real Kubernetes control plane on loopback: etcd, kube-apiserver (secure serving, RBAC,
 // default admission plugins) and kube-controller-manager with the controllers the operator relies
-// on (namespace finalization, default ServiceAccounts, tokens, garbage collection).
+// on (namespace finalization, default ServiceAccounts, tokens, garbage collection) and the one that
+// fills the built-in admin, edit and view ClusterRoles from the roles aggregated into them.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -163,7 +164,7 @@ export class ControlPlane {
       log('control plane: starting kube-controller-manager');
       const kcm = run('kube-controller-manager', [
         `--kubeconfig=${adminKubeconfig}`,
-        '--controllers=namespace-controller,serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller',
+        '--controllers=namespace-controller,serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller,clusterrole-aggregation-controller',
         `--service-account-private-key-file=${pki.saKey}`,
         `--root-ca-file=${pki.caCert}`,
         '--leader-elect=false',

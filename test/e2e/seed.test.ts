@@ -28,7 +28,8 @@ const dockerConfig = async () => {
 beforeAll(async () => {
   await client.create(RESOURCES.namespaces, undefined, { metadata: { name: CREDENTIALS_NAMESPACE } }).catch(() => undefined);
   await client.create(RESOURCES.secrets, CREDENTIALS_NAMESPACE, {
-    metadata: { name: `${source.metadata.name}-${id}` },
+    // The sample's labels: the opt-in a source Secret needs.
+    metadata: { name: `${source.metadata.name}-${id}`, labels: source.metadata.labels },
     data: { password: b64('first-password') },
   });
   const spec = structuredClone(credential.spec);

@@ -188,22 +188,14 @@ describe('broken sources', () => {
 
   it('reports InvalidSource for a malformed dockerconfigjson without echoing its bytes', async () => {
     const pw = s.password('gh');
-    await s.client.create(RESOURCES.secrets, s.credentialsNamespace, {
-      metadata: { name: 'bad-config' },
-      type: 'Opaque',
-      data: { '.dockerconfigjson': b64(`{"auths": {"ghcr.io": {"password": "${pw}"`) },
-    });
+    await s.sourceSecret('bad-config', { '.dockerconfigjson': `{"auths": {"ghcr.io": {"password": "${pw}"` });
     const rc = await s.credential(`${s.id}-invalid`, { secretName: 'inv', registries: [{ dockerConfigFrom: { secretRef: { name: 'bad-config' } } }], namespaces: { include: [`${s.id}-none`] } });
     const bad = await s.conditionEventually(rc.metadata.name, 'InvalidSource');
     expect(JSON.stringify(bad.status)).not.toContain(pw);
     expect(bad.status?.conditions?.[0]?.message).toContain('bad-config');
 
     await s.client.delete(RESOURCES.secrets, s.credentialsNamespace, 'bad-config');
-    await s.client.create(RESOURCES.secrets, s.credentialsNamespace, {
-      metadata: { name: 'bad-config' },
-      type: 'kubernetes.io/dockerconfigjson',
-      data: { '.dockerconfigjson': b64(JSON.stringify({ auths: { 'ghcr.io': { username: 'gh', password: pw } } })) },
-    });
+    await s.sourceSecret('bad-config', { '.dockerconfigjson': JSON.stringify({ auths: { 'ghcr.io': { username: 'gh', password: pw } } }) }, 'kubernetes.io/dockerconfigjson');
     await s.readyEventually(rc.metadata.name);
   });
 });

@@ -2,7 +2,8 @@
 // set-up installed), its RBAC lets the ServiceAccount make exactly the operator's calls, and the
 // operator, running with that ServiceAccount's token, brings a RegistryCredential to Ready without a
 // single refused request. No kubelet runs here, so the Deployment's pods never start; nothing waits
-// for them. Everything applied is deleted afterwards, except the CRD that other tests use.
+// for them. Afterwards `make undeploy` deletes everything applied but the CRD (other tests use it)
+// and the namespace, whose Secrets it must keep; this file then deletes the namespace itself.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import type { RegistryCredential } from '../../src/api/schema.ts';
 import { createNamespace, eventually, kubectl, testClient, uniqueName } from '../support/cluster.ts';
 import { OperatorProcess } from '../support/operator.ts';
 import { writeServiceAccountKubeconfig } from '../support/identity.ts';
+import { SOURCE_OPT_IN } from '../support/scenario.ts';
 
 const NAMESPACE = 'regcred-system';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:regcred-operator`;
@@ -60,18 +62,24 @@ afterAll(async () => {
     await operator.stop();
   }
   for (const ns of namespaces) await client.delete(RESOURCES.namespaces, undefined, ns).catch(() => undefined);
-  // What `make undeploy` runs: everything config/default created except the CRD, which carries no
-  // app.kubernetes.io/name label. The namespace goes with its contents.
+  // `make undeploy` itself, on this control plane: everything config/default created but the CRD
+  // and the namespace, where a person's source Secret must survive.
   if (rendered.length) {
-    kubectl('delete', '--ignore-not-found', '--wait=true', '--timeout=120s', '-k', 'config/default', '-l', 'app.kubernetes.io/name=regcred-operator');
+    const kept = `${id}-kept`;
+    await client.create(RESOURCES.secrets, NAMESPACE, { metadata: { name: kept, labels: SOURCE_OPT_IN }, type: 'Opaque', data: { password: Buffer.from('kept').toString('base64') } });
+    const env = { ...process.env };
+    for (const name of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL']) delete env[name];
+    execFileSync('make', ['--no-print-directory', '-o', '.cluster/kubectl-path', 'undeploy', `KUBECTL=${inject('kubectl')}`, `KUBECONFIG=${inject('kubeconfig')}`], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(kubectl('get', `crd/${CRD}`, '-o', 'name').trim()).toBe(`customresourcedefinition.apiextensions.k8s.io/${CRD}`);
+    expect(kubectl('get', `secret/${kept}`, '-n', NAMESPACE, '-o', 'name').trim()).toBe(`secret/${kept}`);
     // Only the objects this file applied, by name: other files share the control plane, and
     // rbac.test.ts keeps renamed copies of these roles with the same labels.
     const left = rendered
-      .filter((o) => o.kind !== 'CustomResourceDefinition')
+      .filter((o) => o.kind !== 'CustomResourceDefinition' && o.kind !== 'Namespace')
       .filter((o) => kubectl('get', `${o.kind}/${o.metadata.name}`, ...(o.metadata.namespace ? ['-n', o.metadata.namespace] : []), '--ignore-not-found', '-o', 'name').trim() !== '')
       .map((o) => `${o.kind}/${o.metadata.name}`);
     expect(left).toEqual([]);
+    kubectl('delete', `namespace/${NAMESPACE}`, '--wait=true', '--timeout=120s');
   }
   rmSync(workDir, { recursive: true, force: true });
 }, 240_000);
@@ -161,7 +169,7 @@ describe('config/default on the API server', () => {
     await operator.waitForLog('became leader', 30_000);
 
     await client.create(RESOURCES.secrets, NAMESPACE, {
-      metadata: { name: `${id}-password` },
+      metadata: { name: `${id}-password`, labels: SOURCE_OPT_IN },
       type: 'Opaque',
       data: { password: Buffer.from(`pw-${id}`).toString('base64') },
     });

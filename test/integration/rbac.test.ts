@@ -1,7 +1,8 @@
 // The shipped RBAC is the least that works: the operator, running as config/rbac's ServiceAccount
 // (a real token from the TokenRequest API), passes the core scenario; with any single rule removed
-// from its roles, the scenario fails.
-import { mkdirSync } from 'node:fs';
+// from its roles, the scenario fails. The roles for people in config/rbac reach people through the
+// built-in admin, edit and view ClusterRoles (kube-controller-manager aggregates them).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -14,18 +15,23 @@ import { Scenario } from '../support/scenario.ts';
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
 interface RbacObject {
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   rules?: Rule[];
-  roleRef?: { kind: string; name: string };
-  subjects?: Array<{ kind: string; name: string; namespace?: string }>;
+  roleRef?: { apiGroup?: string; kind: string; name: string };
+  subjects?: Array<{ apiGroup?: string; kind: string; name: string; namespace?: string }>;
 }
 
 const s = new Scenario('rbac');
 // The operator's own namespace in this test: its ServiceAccount, Lease and source Secrets live here.
 const home = s.credentialsNamespace;
 const suffix = `-${s.id}`;
-const objects: RbacObject[] = parseAllDocuments(kubectl('kustomize', 'config/rbac')).map((d) => d.toJS() as RbacObject);
+const AGGREGATE_TO = 'rbac.authorization.k8s.io/aggregate-to-';
+const shipped: RbacObject[] = parseAllDocuments(kubectl('kustomize', 'config/rbac')).map((d) => d.toJS() as RbacObject);
+/** regcred-admin, regcred-edit and regcred-view: for people, through the built-in roles; not the operator's. */
+const forPeople = (o: RbacObject) => Object.keys(o.metadata.labels ?? {}).some((k) => k.startsWith(AGGREGATE_TO));
+const objects = shipped.filter((o) => !forPeople(o));
 const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+const peopleRoles = shipped.filter(forPeople);
 
 const rbacPath = (o: RbacObject, name = o.metadata.name) => {
   const group = { group: 'rbac.authorization.k8s.io', version: 'v1', kind: o.kind, namespaced: o.kind === 'Role' || o.kind === 'RoleBinding' };
@@ -181,7 +187,7 @@ async function coreScenario(stepTimeoutMs: number): Promise<void> {
 
 describe('least-privilege RBAC', () => {
   it('ships no wildcard verbs, resources or API groups', () => {
-    for (const rule of roles.flatMap((r) => r.rules ?? [])) {
+    for (const rule of [...roles, ...peopleRoles].flatMap((r) => r.rules ?? [])) {
       expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
     }
   });
@@ -206,5 +212,90 @@ describe('least-privilege RBAC', () => {
     } finally {
       await put(s.client, localized(role));
     }
+  });
+});
+
+describe('roles for people, through the built-in admin, edit and view', () => {
+  // Renamed copies of regcred-admin, regcred-edit and regcred-view, with their aggregation labels,
+  // and people bound to the built-in roles: cluster-wide, since RegistryCredentials are
+  // cluster-scoped, and, for contrast, one bound to edit in a single namespace.
+  const copies = peopleRoles.map(localized);
+  const person = (who: string) => `${who}-${s.id}`;
+  const bindings: RbacObject[] = [
+    ...['view', 'edit'].map((role) => ({
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${s.id}-${role}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: person(role) }],
+    })),
+    {
+      kind: 'RoleBinding',
+      metadata: { name: `${s.id}-namespace-edit`, namespace: home },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: person('namespace-edit') }],
+    },
+  ];
+  const credential = `${s.id}-people`;
+  const source = 'people-src';
+
+  /** kubectl as a person (impersonated by the admin): what it printed, or the API server's refusal. */
+  function kubectlAs(who: string, ...args: string[]): { out?: string; refused?: string } {
+    try {
+      return { out: kubectl(`--as=${person(who)}`, ...args) };
+    } catch (err) {
+      const stderr = String((err as { stderr?: unknown }).stderr ?? err);
+      if (stderr.includes('(Forbidden)')) return { refused: stderr };
+      throw err;
+    }
+  }
+
+  // Built-in roles also hold rules without apiGroups or resources (nonResourceURLs).
+  const ruleKey = (r: Partial<Rule>) => JSON.stringify([r.apiGroups, r.resources, r.verbs].map((list) => [...(list ?? [])].sort()));
+
+  beforeAll(async () => {
+    for (const o of [...copies, ...bindings]) await put(s.client, o);
+    await s.sourceSecret(source, { password: s.password() });
+    // kube-controller-manager copies the rules of every role labelled aggregate-to-<role> into <role>.
+    for (const copy of copies) {
+      const [label] = Object.keys(copy.metadata.labels ?? {}).filter((k) => k.startsWith(AGGREGATE_TO));
+      const builtin = label!.slice(AGGREGATE_TO.length);
+      await eventually(`the rules of ${copy.metadata.name} in the built-in ${builtin}`, async () => {
+        const have = new Set(((await s.client.get<RbacObject>(rbacPath(copy, builtin).res, undefined, builtin)).rules ?? []).map(ruleKey));
+        return copy.rules!.every((r) => have.has(ruleKey(r)));
+      }, 90_000);
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await s.client.delete(RESOURCES.registryCredentials, undefined, credential).catch(() => undefined);
+    for (const o of [...bindings, ...copies]) {
+      const { res, ns, name } = rbacPath(o);
+      await s.client.delete(res, ns, name).catch(() => undefined);
+    }
+  });
+
+  it('edit, bound cluster-wide, creates a RegistryCredential; bound in one namespace it cannot', () => {
+    const file = join(LOG_DIR, `${credential}.json`);
+    writeFileSync(file, JSON.stringify({
+      apiVersion: 'regcred.dev/v1alpha1',
+      kind: 'RegistryCredential',
+      metadata: { name: credential },
+      spec: { secretName: 'people', namespaces: { include: [`${s.id}-none`] }, registries: registry(source) },
+    }));
+    expect(kubectlAs('namespace-edit', 'create', '-f', file)).toEqual({ refused: expect.stringMatching(/cannot create resource "registrycredentials" in API group "regcred.dev" at the cluster scope/) });
+    expect(kubectlAs('edit', 'create', '-f', file, '-o', 'name')).toEqual({ out: `registrycredential.regcred.dev/${credential}\n` });
+  });
+
+  it('view lists RegistryCredentials and reads their status, and cannot write them or read a Secret', () => {
+    const named = `registrycredential.regcred.dev/${credential}\n`;
+    expect(kubectlAs('view', 'get', 'registrycredentials.regcred.dev', '-o', 'name')).toEqual({ out: expect.stringContaining(named) });
+    expect(kubectlAs('view', 'get', 'registrycredentials.regcred.dev', credential, '--subresource=status', '-o', 'name')).toEqual({ out: named });
+    expect(kubectlAs('view', 'delete', 'registrycredentials.regcred.dev', credential)).toEqual({ refused: expect.stringMatching(/cannot delete resource "registrycredentials"/) });
+    expect(kubectlAs('view', 'get', 'secret', source, '-n', home)).toEqual({ refused: expect.stringMatching(/cannot get resource "secrets" in API group "" in the namespace/) });
+    expect(kubectlAs('view', 'get', 'secrets', '--all-namespaces')).toEqual({ refused: expect.stringMatching(/cannot list resource "secrets"/) });
+  });
+
+  it('edit deletes the RegistryCredential it created', () => {
+    expect(kubectlAs('edit', 'delete', 'registrycredentials.regcred.dev', credential)).toEqual({ out: expect.stringContaining('deleted') });
   });
 });

@@ -1,7 +1,9 @@
 // Generators of hostile input for the operator: RegistryCredential specs (near-valid ones with
 // mutations, arbitrary JSON, wrong types, unicode, huge and empty values) and source Secrets
-// (invalid base64, 1 MiB values, dockerconfigjson/dockercfg of the wrong shape).
+// (invalid base64, 1 MiB values, dockerconfigjson/dockercfg of the wrong shape, Secrets that did not
+// opt in or that only other credentials may read, types that are never sources).
 import fc from 'fast-check';
+import { ALLOWED_CREDENTIALS_ANNOTATION, SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
 
 /** Names the generated specs refer to, so that references often hit a generated source Secret. */
 export const SOURCE_NAMES = ['pw', 'user', 'cfg', 'legacy', 'big', 'uni', 'empty', 'nl', 'typed', 'missing'];
@@ -170,10 +172,36 @@ export interface GeneratedSecret {
   name: string;
   type: string;
   data: Record<string, string>;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
+/** The Secret as it is sent to the API server (and as the operator reads it back). */
+export function secretObject(s: GeneratedSecret) {
+  return { metadata: { name: s.name, ...(s.labels ? { labels: s.labels } : {}), ...(s.annotations ? { annotations: s.annotations } : {}) }, type: s.type, data: s.data };
+}
+
+/**
+ * Whether a generated Secret may be read: mostly opted in (so the operator has work), sometimes
+ * without the label or with another value of it, sometimes with an allowed-credentials annotation
+ * that names no generated credential (their names are not known here) or is junk.
+ */
+const access: fc.Arbitrary<Pick<GeneratedSecret, 'labels' | 'annotations'>> = fc.oneof(
+  { weight: 12, arbitrary: fc.constant({ labels: { [SOURCE_LABEL]: SOURCE_LABEL_VALUE } }) },
+  { weight: 2, arbitrary: fc.constant({}) },
+  { weight: 1, arbitrary: fc.constantFrom('false', 'True', '').map((v) => ({ labels: { [SOURCE_LABEL]: v } })) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(fc.constantFrom('', ' , ', 'someone-else', 'a, b'), hostileString)
+      .map((v) => ({ labels: { [SOURCE_LABEL]: SOURCE_LABEL_VALUE }, annotations: { [ALLOWED_CREDENTIALS_ANNOTATION]: v } })),
+  },
+);
+
+/** Types that are never sources and that the API server accepts without checking their content. */
+const REFUSED_TYPES = ['helm.sh/release.v1', 'bootstrap.kubernetes.io/token'];
+
 /** Source Secrets: plausible ones with odd values, typed ones with content of the wrong shape, and junk. */
-export const hostileSourceSecret: fc.Arbitrary<GeneratedSecret> = fc.oneof(
+const hostileSourceContent: fc.Arbitrary<GeneratedSecret> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
@@ -198,15 +226,24 @@ export const hostileSourceSecret: fc.Arbitrary<GeneratedSecret> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       name: fc.oneof({ weight: 12, arbitrary: sourceName.filter((n) => n !== 'missing') }, { weight: 1, arbitrary: hostileString }),
-      type: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('Opaque', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg') }, { weight: 1, arbitrary: hostileString }),
+      type: fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom('Opaque', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg') },
+        { weight: 1, arbitrary: fc.constantFrom(...REFUSED_TYPES) },
+        { weight: 1, arbitrary: hostileString },
+      ),
       data: fc.dictionary(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...KEYS.filter((k) => k !== 'missing-key')) }, { weight: 1, arbitrary: hostileString }), dataValue, { maxKeys: 3 }),
     }),
   },
 );
 
-/** The decoded values of a generated Secret long enough to be recognised if they leaked. */
+/** Source Secrets of every kind above, each opted in or not, for everyone or not. */
+export const hostileSourceSecret: fc.Arbitrary<GeneratedSecret> = fc.tuple(hostileSourceContent, access).map(([secret, meta]) => ({ ...secret, ...meta }));
+
+/**
+ * The decoded values of a generated Secret, and its allowed-credentials annotation, long enough to
+ * be recognised if they leaked.
+ */
 export function secretValues(secret: GeneratedSecret): string[] {
-  return Object.values(secret.data)
-    .map((v) => Buffer.from(v, 'base64').toString('utf8'))
+  return [...Object.values(secret.data).map((v) => Buffer.from(v, 'base64').toString('utf8')), ...Object.values(secret.annotations ?? {})]
     .filter((v) => v.length >= 12 && v.length < 100_000);
 }

@@ -6,8 +6,12 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import type { RegistryCredential } from '../../src/api/schema.ts';
+import { SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
 import { createNamespace, eventually, testClient, uniqueName } from './cluster.ts';
 import { OperatorProcess, leakForms, recordLeakForms } from './operator.ts';
+
+/** The label a Secret of the credentials namespace needs to be read as a source. */
+export const SOURCE_OPT_IN = { [SOURCE_LABEL]: SOURCE_LABEL_VALUE };
 
 export class Scenario {
   readonly client: KubeClient;
@@ -56,9 +60,11 @@ export class Scenario {
     return pw;
   }
 
-  async sourceSecret(name: string, stringData: Record<string, string>, type = 'Opaque'): Promise<void> {
+  /** A Secret in the credentials namespace, opted in as a source (`regcred.dev/source=true`) unless `optIn` is false. */
+  async sourceSecret(name: string, stringData: Record<string, string>, type = 'Opaque', options: { optIn?: boolean; annotations?: Record<string, string> } = {}): Promise<void> {
     const data = Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-    await this.client.create(RESOURCES.secrets, this.credentialsNamespace, { metadata: { name }, type, data });
+    const metadata = { name, ...(options.optIn === false ? {} : { labels: SOURCE_OPT_IN }), ...(options.annotations ? { annotations: options.annotations } : {}) };
+    await this.client.create(RESOURCES.secrets, this.credentialsNamespace, { metadata, type, data });
   }
 
   async updateSourceSecret(name: string, stringData: Record<string, string>): Promise<void> {

@@ -1,7 +1,9 @@
 // The Helm chart renders the same objects as config/default: `helm template` (helm built by
 // test/tools/build-helm.sh) against `kubectl kustomize` (the kubectl of test/controlplane/build.sh).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
@@ -32,6 +34,10 @@ interface Rule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+}
+
+interface PodDisruptionBudget extends K8sObject {
+  spec: { minAvailable?: number | string; maxUnavailable?: number | string; unhealthyPodEvictionPolicy?: string };
 }
 
 const CHART = 'charts/regcred-operator';
@@ -81,6 +87,99 @@ function kustomize(dir: string): K8sObject[] {
   return parseObjects(execFileSync(kubectl, ['kustomize', dir], { encoding: 'utf8' }));
 }
 
+const AGGREGATE_TO = 'rbac.authorization.k8s.io/aggregate-to-';
+const READ = ['get', 'list', 'watch'];
+
+/**
+ * regcred-admin, regcred-edit and regcred-view: each aggregated into the built-in role of its name
+ * and about RegistryCredentials alone; admin and edit read and write them (the status only the
+ * operator writes), view reads them and their status, and nothing else (no Secret).
+ */
+function expectRolesForPeople(objects: K8sObject[]): void {
+  for (const role of ['admin', 'edit', 'view']) {
+    const o = find(objects, 'ClusterRole', `regcred-${role}`);
+    expect(Object.entries(o.metadata.labels ?? {}).filter(([k]) => k.startsWith(AGGREGATE_TO)), role).toEqual([[`${AGGREGATE_TO}${role}`, 'true']]);
+    const rules = o.rules as Rule[];
+    expect(rules.flatMap((r) => r.apiGroups), role).toEqual(rules.map(() => 'regcred.dev'));
+    expect(rules.flatMap((r) => r.resources).filter((r) => r !== 'registrycredentials' && r !== 'registrycredentials/status'), role).toEqual([]);
+    const verbsOn = (resource: string) => rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs).sort();
+    if (role === 'view') {
+      expect([verbsOn('registrycredentials'), verbsOn('registrycredentials/status')]).toEqual([READ, READ]);
+    } else {
+      expect(verbsOn('registrycredentials'), role).toEqual([...READ, 'create', 'update', 'patch', 'delete', 'deletecollection'].sort());
+      expect(verbsOn('registrycredentials/status'), role).toEqual(['get']);
+    }
+  }
+}
+
+/** The disruption controller's arithmetic: evictions allowed with `pods` healthy pods of `pods` expected. */
+function disruptionsAllowed(spec: PodDisruptionBudget['spec'], pods: number): number {
+  const scaled = (v: number | string) => (typeof v === 'number' ? v : Math.ceil((pods * Number.parseInt(v, 10)) / 100));
+  const desiredHealthy = spec.maxUnavailable !== undefined ? pods - scaled(spec.maxUnavailable) : scaled(spec.minAvailable ?? 0);
+  return Math.max(0, pods - desiredHealthy);
+}
+
+/** A drain can evict the only pod of a single replica, healthy or not. */
+function expectDrainableAtOneReplica(objects: K8sObject[]): void {
+  for (const pdb of objects.filter((o): o is PodDisruptionBudget => o.kind === 'PodDisruptionBudget')) {
+    expect(disruptionsAllowed(pdb.spec, 1), key(pdb)).toBeGreaterThanOrEqual(1);
+    expect(pdb.spec.unhealthyPodEvictionPolicy, key(pdb)).toBe('AlwaysAllow');
+  }
+}
+
+/** Where runAsUser, runAsGroup or fsGroup is set, anywhere in an object. */
+function identityFields(value: unknown, path = ''): string[] {
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [
+    ...(['runAsUser', 'runAsGroup', 'fsGroup'].includes(k) ? [`${path}.${k}`] : []),
+    ...identityFields(v, `${path}.${k}`),
+  ]);
+}
+
+/**
+ * The objects `make undeploy` feeds to `kubectl delete`: make runs the target with a kubectl that
+ * records its arguments and standard input (and passes `kustomize` on to the real one), and the
+ * objects are rendered from what it recorded. One call only: a second would go unchecked.
+ */
+function undeployObjects(): K8sObject[] {
+  const dir = mkdtempSync(join(tmpdir(), 'regcred-undeploy-'));
+  try {
+    const fake = join(dir, 'kubectl');
+    writeFileSync(fake, [
+      '#!/usr/bin/env bash',
+      `if [ "$1" = kustomize ]; then exec '${kubectl}' "$@"; fi`,
+      `echo >> '${dir}/calls'`,
+      `printf '%s\\0' "$@" > '${dir}/args'`,
+      `cat > '${dir}/stdin'`,
+    ].join('\n'), { mode: 0o755 });
+    const env = { ...process.env };
+    for (const name of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL']) delete env[name];
+    // -o: the real kubectl's path file (.cluster/kubectl-path) is neither needed nor made.
+    execFileSync('make', ['--no-print-directory', '-o', '.cluster/kubectl-path', 'undeploy', `KUBECTL=${fake}`], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    expect(readFileSync(join(dir, 'calls'), 'utf8'), 'kubectl calls besides kustomize').toBe('\n');
+    const [verb, ...args] = readFileSync(join(dir, 'args'), 'utf8').split('\0').slice(0, -1);
+    expect(verb).toBe('delete');
+    const objects: K8sObject[] = [];
+    const selector: Array<[string, string]> = [];
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
+      if (arg === '-k' || arg === '--kustomize') {
+        objects.push(...kustomize(args[++i]!));
+      } else if ((arg === '-f' || arg === '--filename') && args[i + 1] === '-') {
+        objects.push(...parseObjects(readFileSync(join(dir, 'stdin'), 'utf8')));
+        i++;
+      } else if ((arg === '-l' || arg === '--selector') && /^[^,!=]+=[^,!=]*(,[^,!=]+=[^,!=]*)*$/.test(args[i + 1] ?? '')) {
+        selector.push(...args[++i]!.split(',').map((term) => term.split('=') as [string, string]));
+      } else if (!['--ignore-not-found', '--wait', '--wait=true'].includes(arg)) {
+        throw new Error(`make undeploy passes ${arg} to kubectl delete; this test does not model it`);
+      }
+    }
+    return objects.filter((o) => selector.every(([k, v]) => o.metadata.labels?.[k] === v));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // On a fresh machine the first call builds helm (about 2 minutes) and the control plane binaries
 // (about 7 minutes); later calls return the cached paths at once.
 beforeAll(() => {
@@ -92,7 +191,10 @@ describe('config/default', () => {
   it('holds the CRD, RBAC with exactly the calls the operator makes, and a hardened Deployment', () => {
     const objects = kustomize('config/default');
     expect(objects.map(key).sort()).toEqual([
+      'ClusterRole//regcred-admin',
+      'ClusterRole//regcred-edit',
       'ClusterRole//regcred-operator',
+      'ClusterRole//regcred-view',
       'ClusterRoleBinding//regcred-operator',
       'CustomResourceDefinition//registrycredentials.regcred.dev',
       'Deployment/regcred-system/regcred-operator',
@@ -105,7 +207,7 @@ describe('config/default', () => {
       'Service/regcred-system/regcred-operator-metrics',
       'ServiceAccount/regcred-system/regcred-operator',
     ]);
-    // `make undeploy` deletes by this label and so keeps the CRD, which does not carry it.
+    // Every object but the CRD (shared by every install, and kept by `make undeploy`) is the operator's.
     expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] !== 'regcred-operator').map(key)).toEqual([
       'CustomResourceDefinition//registrycredentials.regcred.dev',
     ]);
@@ -146,7 +248,7 @@ describe('config/default', () => {
     expect(deployment.spec.replicas).toBe(2);
     const pod = deployment.spec.template.spec;
     expect(pod.serviceAccountName).toBe('regcred-operator');
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     const [manager] = pod.containers;
     expect(manager?.image).toBe('regcred-operator:latest');
     expect(manager?.args).toContain('--leader-elect');
@@ -154,7 +256,6 @@ describe('config/default', () => {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       runAsNonRoot: true,
-      runAsUser: 65532,
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
@@ -169,7 +270,42 @@ describe('config/default', () => {
       ['POD_NAMESPACE', 'metadata.namespace'],
       ['POD_NAME', 'metadata.name'],
     ]);
-    expect(find(objects, 'PodDisruptionBudget', 'regcred-operator').spec).toMatchObject({ minAvailable: 1 });
+    expect(find(objects, 'PodDisruptionBudget', 'regcred-operator').spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+  });
+
+  it('ships the roles for people, aggregated into the built-in admin, edit and view', () => {
+    expectRolesForPeople(kustomize('config/default'));
+  });
+
+  it('lets a drain evict the only replica of a single-replica install', () => {
+    expectDrainableAtOneReplica(kustomize('config/default'));
+  });
+
+  it('fixes no user, group or fsGroup in the Deployment (OpenShift restricted-v2 assigns them)', () => {
+    expect(identityFields(find(kustomize('config/default'), 'Deployment', 'regcred-operator'))).toEqual([]);
+  });
+
+  it('keeps the NetworkPolicy in config/network-policy, out of config/default', () => {
+    expect(kustomize('config/default').some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+    const policies = kustomize('config/network-policy');
+    expect(policies.map(key)).toEqual([`NetworkPolicy/${NAMESPACE}/regcred-operator`]);
+    expect(policies[0]!.spec).toEqual({
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'regcred-operator', 'app.kubernetes.io/instance': 'regcred-operator' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ ports: [{ port: 'metrics', protocol: 'TCP' }, { port: 'health', protocol: 'TCP' }] }],
+      egress: [
+        { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
+        { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+      ],
+    });
+  });
+});
+
+describe('make undeploy', () => {
+  it('deletes everything of config/default but the CRD and the namespace with the source Secrets', () => {
+    const deleted = undeployObjects().map(key).sort();
+    const deployed = kustomize('config/default').map(key).sort();
+    expect(deleted).toEqual(deployed.filter((k) => k !== `Namespace//${NAMESPACE}` && !k.startsWith('CustomResourceDefinition/')));
   });
 });
 
@@ -223,5 +359,37 @@ describe('Helm chart', () => {
   it('refuses several replicas without leader election, and values outside the schema', () => {
     expect(() => helmTemplate('--set', 'replicas=2,leaderElection.enabled=false')).toThrow(/requires leaderElection.enabled/);
     expect(() => helmTemplate('--set', 'logLevel=loud')).toThrow(/logLevel/);
+    // minAvailable would block a drain at one replica; an old override fails instead of being ignored.
+    expect(() => helmTemplate('--set', 'podDisruptionBudget.minAvailable=1')).toThrow(/minAvailable/);
+    expect(() => helmTemplate('--set', 'podDisruptionBudget.maxUnavailable=0')).toThrow(/maxUnavailable/);
+  });
+
+  it('ships the roles for people unless aggregatedRoles.enabled is false', () => {
+    expectRolesForPeople(helmTemplate());
+    const off = helmTemplate('--set', 'aggregatedRoles.enabled=false');
+    expect(off.filter((o) => Object.keys(o.metadata.labels ?? {}).some((k) => k.startsWith(AGGREGATE_TO))).map(key)).toEqual([]);
+    expect(off.filter((o) => o.kind === 'ClusterRole').map(key)).toEqual([`ClusterRole//${RELEASE}`]);
+  });
+
+  it('lets a drain evict the only replica, whatever the replica count', () => {
+    expectDrainableAtOneReplica(helmTemplate('--set', 'replicas=1,leaderElection.enabled=false'));
+    expectDrainableAtOneReplica(helmTemplate());
+  });
+
+  it('fixes no user, group or fsGroup in the Deployment, and takes its security contexts from values', () => {
+    expect(identityFields(find(helmTemplate(), 'Deployment', RELEASE))).toEqual([]);
+    const pod = find<Deployment>(helmTemplate('--set', 'podSecurityContext.fsGroup=1000,securityContext.runAsUser=1000'), 'Deployment', RELEASE).spec.template.spec;
+    expect(pod.securityContext).toEqual({ runAsNonRoot: true, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.containers[0]?.securityContext).toMatchObject({ runAsUser: 1000, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  });
+
+  it('renders the NetworkPolicy of config/network-policy when networkPolicy.enabled, and none by default', () => {
+    expect(helmTemplate().some((o) => o.kind === 'NetworkPolicy')).toBe(false);
+    const policy = find(helmTemplate('--set', 'networkPolicy.enabled=true'), 'NetworkPolicy', RELEASE);
+    const [fromKustomize] = kustomize('config/network-policy');
+    expect(withoutMetadataLabels(policy)).toEqual(withoutMetadataLabels(fromKustomize!));
+    // Without metrics, only the health port is open.
+    const withoutMetrics = find(helmTemplate('--set', 'networkPolicy.enabled=true,metrics.enabled=false'), 'NetworkPolicy', RELEASE);
+    expect((withoutMetrics.spec as { ingress: unknown }).ingress).toEqual([{ ports: [{ port: 'health', protocol: 'TCP' }] }]);
   });
 });

@@ -2,7 +2,7 @@
 // RegistryCredentials each change wakes.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION } from '../../src/api/labels.ts';
+import { ALLOWED_CREDENTIALS_ANNOTATION, CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
 import {
@@ -104,6 +104,12 @@ describe('event → keys', () => {
     const c = await caches();
     expect(sorted(keysForSourceSecret(c, { metadata: { name: 'a-src', namespace: 'creds' } }))).toEqual(['a', 'b', 'broken']);
     expect(sorted(keysForSourceSecret(c, { metadata: { name: 'unread', namespace: 'creds' } }))).toEqual([]);
+  });
+
+  it('a source Secret whose opt-in label or allowed-credentials annotation changed wakes the same keys: they decide whether it may be read', async () => {
+    const c = await caches();
+    const optedIn: Secret = { metadata: { name: 'a-src', namespace: 'creds', labels: { [SOURCE_LABEL]: 'true' }, annotations: { [ALLOWED_CREDENTIALS_ANNOTATION]: 'b' } } };
+    expect(sorted(keysForSourceSecret(c, optedIn))).toEqual(['a', 'b', 'broken']);
   });
 
   it('a managed Secret wakes its namespace of its holder, its former holder and all that share its name', async () => {

@@ -1,11 +1,11 @@
 // What the caches keep of each object, and that drift in data the cache no longer holds is seen.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
+import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { resolveSpec } from '../../src/api/schema.ts';
 import { desiredSecret, secretDiffers } from '../../src/controller/desired.ts';
 import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
-import { dataHash, leanManagedSecret, leanMetadata, leanNamedSecret, leanNamespace, leanServiceAccount } from '../../src/controller/lean.ts';
+import { dataHash, leanManagedSecret, leanMetadata, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from '../../src/controller/lean.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
@@ -46,6 +46,16 @@ describe('lean shapes', () => {
     expect(lean).toEqual({ metadata: leanMetadata(heavyMeta), type: 'kubernetes.io/dockerconfigjson', dataHash: dataHash(s.data) });
     expect(JSON.stringify(lean)).not.toContain(bytes.toString('base64'));
     expect(dataHash({ '.dockerconfigjson': 'e30=', extra: 'eA==' })).toBe('keys:.dockerconfigjson,extra');
+  });
+
+  it('a Secret of the credentials namespace keeps its data only when it opted in as a source and its type can be one', () => {
+    const data = { password: Buffer.from('pw').toString('base64') };
+    const secret = (labels: Record<string, string>, type = 'Opaque'): Secret => ({ metadata: { name: 's', namespace: 'creds', labels }, type, data });
+    expect(leanSourceSecret(secret({ [SOURCE_LABEL]: 'true' })).data).toEqual(data);
+    expect(leanSourceSecret(secret({})).data).toBeUndefined();
+    expect(leanSourceSecret(secret({ [SOURCE_LABEL]: 'yes' })).data).toBeUndefined();
+    expect(leanSourceSecret(secret({ [SOURCE_LABEL]: 'true' }, 'kubernetes.io/service-account-token')).data).toBeUndefined();
+    expect(leanSourceSecret(secret({})).metadata.labels).toEqual({});
   });
 
   it('a Secret of a watched name is kept as metadata when it is not ours, and not at all when it is', () => {

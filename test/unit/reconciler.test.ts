@@ -3,7 +3,7 @@
 // fake by list and kept current by its watches.
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION } from '../../src/api/labels.ts';
+import { ALLOWED_CREDENTIALS_ANNOTATION, CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
 import { keysForSecretName, wireEventKeys } from '../../src/controller/event-keys.ts';
@@ -32,7 +32,12 @@ function credential(name: string, created: string, extra: Record<string, unknown
 }
 
 const namespace = (name: string): Namespace => ({ metadata: { name }, status: { phase: 'Active' } });
-const source = (name: string, password: string): Secret => ({ metadata: { name, namespace: CREDS }, type: 'Opaque', data: { password: b64(password) } });
+/** A source Secret, opted in unless told otherwise. */
+const source = (name: string, password: string, optedIn = true): Secret => ({
+  metadata: { name, namespace: CREDS, ...(optedIn ? { labels: { [SOURCE_LABEL]: 'true' } } : {}) },
+  type: 'Opaque',
+  data: { password: b64(password) },
+});
 
 function serviceAccount(ns: string, entries: string[] = [], ours: string[] = [], name = 'default'): ServiceAccount {
   return {
@@ -176,6 +181,54 @@ describe('reconcile: credentials that share a secretName', () => {
       { namespace: 'team-a', reason: 'SecretConflict', message: 'Secret team-a/pull is held by RegistryCredential younger, which also selects this namespace' },
     ]);
     expect(ready(w, 'younger')?.message).toContain('RegistryCredential older also wants Secrets this one holds');
+  });
+});
+
+describe('reconcile: sources must opt in', () => {
+  it('a source without the label gets SourceNotAllowed and writes nothing; once labelled the next reconcile renders', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw', false));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    // It waits for its input: nothing is thrown, so the key is not retried with backoff.
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'source' });
+    expect(ready(w, 'rc')).toMatchObject({ status: 'False', reason: 'SourceNotAllowed' });
+    expect(ready(w, 'rc')?.message).toContain(`Secret ${CREDS}/src is not a source: it lacks the label ${SOURCE_LABEL}=true`);
+    expect(writesTo(w.fake.calls, 'secrets')).toEqual([]);
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+    expect(w.fake.objects<Secret>(RESOURCES.secrets).map((x) => `${x.metadata.namespace}/${x.metadata.name}`)).toEqual([`${CREDS}/src`]);
+    const events = w.fake.objects<{ metadata: { name: string }; reason: string; type: string }>(RESOURCES.events);
+    expect(events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'SourceNotAllowed']]);
+    await w.settle();
+
+    const current = w.fake.object<Secret>(RESOURCES.secrets, CREDS, 'src')!;
+    await w.fake.replace(RESOURCES.secrets, CREDS, 'src', { ...current, metadata: { ...current.metadata, labels: { [SOURCE_LABEL]: 'true' } } });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(w.woken).toContain('rc');
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'synced' });
+    expect(ready(w, 'rc')).toMatchObject({ status: 'True', reason: 'Synced' });
+    for (const ns of TEAMS) {
+      expect(secret(w, ns)?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('rc');
+      expect(entries(w, ns)).toEqual(['pull']);
+    }
+  });
+
+  it('a credential the annotation does not list is no contender: the namespaces go to the one it lists', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('older', '2024-01-01T00:00:00Z'), credential('younger', '2024-02-01T00:00:00Z'));
+      const only = source('src', 'pw');
+      only.metadata.annotations = { [ALLOWED_CREDENTIALS_ANNOTATION]: 'someone, younger' };
+      f.seed(RESOURCES.secrets, only);
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+    });
+    await w.reconciler.reconcile('younger');
+    await w.reconciler.reconcile('older');
+    for (const ns of TEAMS) expect(secret(w, ns)?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('younger');
+    expect(ready(w, 'younger')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(ready(w, 'older')).toMatchObject({ status: 'False', reason: 'SourceNotAllowed' });
+    expect(ready(w, 'older')?.message).toContain(`Secret ${CREDS}/src does not list RegistryCredential older in its annotation ${ALLOWED_CREDENTIALS_ANNOTATION}`);
   });
 });
 

@@ -1,18 +1,26 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { RegistryEntry } from '../../src/api/schema.ts';
+import { parseAllDocuments } from 'yaml';
+import { ALLOWED_CREDENTIALS_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
+import { resolveSpec, type RegistryEntry } from '../../src/api/schema.ts';
 import { DOCKER_HUB_KEY, authEntry } from '../../src/controller/dockerconfig.ts';
 import { referencedSecrets, resolveEntries, type SourceInputs, type SourceSecret } from '../../src/controller/sources.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const PASSWORD = 'Sup3r-S3cret-Pa55';
 
-function inputs(secrets: Record<string, SourceSecret>): SourceInputs {
-  return { secret: (name) => secrets[name], credentialsNamespace: 'regcred-system' };
+function inputs(secrets: Record<string, SourceSecret>, credential = 'reader'): SourceInputs {
+  return { secret: (name) => secrets[name], credentialsNamespace: 'regcred-system', credential };
 }
 
 const ref = (name: string, key: string) => ({ secretKeyRef: { name, key } });
 
-const SECRETS: Record<string, SourceSecret> = {
+/** Opted in as a source, as every Secret of these tables is unless it says otherwise. */
+const OPTED_IN = { labels: { [SOURCE_LABEL]: 'true' } };
+const optedIn = (secrets: Record<string, SourceSecret>): Record<string, SourceSecret> =>
+  Object.fromEntries(Object.entries(secrets).map(([name, secret]) => [name, { metadata: OPTED_IN, ...secret }]));
+
+const SECRETS: Record<string, SourceSecret> = optedIn({
   creds: { type: 'Opaque', data: { username: b64('robot'), password: b64(PASSWORD), empty: '', newline: b64(`${PASSWORD}\n`), crlf: b64(`${PASSWORD}\r`) } },
   hub: {
     type: 'kubernetes.io/dockerconfigjson',
@@ -27,7 +35,7 @@ const SECRETS: Record<string, SourceSecret> = {
   noauths: { type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': b64(JSON.stringify({ registries: PASSWORD })) } },
   badentry: { type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': b64(JSON.stringify({ auths: { 'r.io': { password: PASSWORD } } })) } },
   nokey: { type: 'kubernetes.io/dockerconfigjson', data: {} },
-};
+});
 
 describe('resolveEntries', () => {
   it('resolves a literal username with passwordFrom', () => {
@@ -178,6 +186,69 @@ describe('resolveEntries', () => {
       expect(r.message).not.toContain(PASSWORD);
       expect(r.message).not.toContain(b64(PASSWORD));
     }
+  });
+});
+
+describe('resolveEntries: only Secrets that opted in are read', () => {
+  const password = { password: b64(PASSWORD) };
+  const dockerconfig = { '.dockerconfigjson': b64(JSON.stringify({ auths: { 'ghcr.io': { username: 'gh', password: PASSWORD } } })) };
+  const byKey: RegistryEntry[] = [{ server: 'ghcr.io', username: 'me', passwordFrom: ref('src', 'password') }];
+  const byConfig: RegistryEntry[] = [{ dockerConfigFrom: { secretRef: { name: 'src' } } }];
+  const allowing = (list: string) => ({ labels: { [SOURCE_LABEL]: 'true' }, annotations: { [ALLOWED_CREDENTIALS_ANNOTATION]: list } });
+  const where = 'spec.registries[0]: Secret regcred-system/src';
+  const noLabel = `${where} is not a source: it lacks the label regcred.dev/source=true`;
+  const notListed = `${where} does not list RegistryCredential reader in its annotation regcred.dev/allowed-credentials`;
+  const refused = (type: string) => `${where} has type ${type}, which is refused as a source`;
+
+  it.each<[string, SourceSecret, RegistryEntry[], string | 'ok']>([
+    ['an Opaque Secret without the label', { type: 'Opaque', data: password }, byKey, noLabel],
+    ['a dockerconfigjson Secret without the label', { type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }, byConfig, noLabel],
+    ['a Secret without the label, before looking for its key', { type: 'Opaque', data: {} }, byKey, noLabel],
+    ['the label with another value', { metadata: { labels: { [SOURCE_LABEL]: 'True' } }, type: 'Opaque', data: password }, byKey, noLabel],
+    ['the allowed-credentials annotation only', { metadata: { annotations: { [ALLOWED_CREDENTIALS_ANNOTATION]: 'reader' } }, type: 'Opaque', data: password }, byKey, noLabel],
+    ['an annotation that lists other credentials', { metadata: allowing('other,reader-2, readers'), type: 'Opaque', data: password }, byKey, notListed],
+    ['an empty annotation', { metadata: allowing(''), type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }, byConfig, notListed],
+    ['an annotation that lists it, with spaces', { metadata: allowing(' other , reader ,x'), type: 'Opaque', data: password }, byKey, 'ok'],
+    ['an annotation that lists it alone', { metadata: allowing('reader'), type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }, byConfig, 'ok'],
+    ...['kubernetes.io/service-account-token', 'helm.sh/release.v1', 'bootstrap.kubernetes.io/token', 'kubernetes.io/tls'].map(
+      (type): [string, SourceSecret, RegistryEntry[], string] => [`a ${type} Secret, even with the label and the annotation`, { metadata: allowing('reader'), type, data: password }, byKey, refused(type)],
+    ),
+    ['an opted-in Opaque Secret', { metadata: OPTED_IN, type: 'Opaque', data: password }, byKey, 'ok'],
+    ['an opted-in dockerconfigjson Secret', { metadata: OPTED_IN, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }, byConfig, 'ok'],
+  ])('%s', (_name, secret, entries, expected) => {
+    const r = resolveEntries(entries, inputs({ src: secret }));
+    if (expected === 'ok') expect(r).toMatchObject({ ok: true, entries: [{ label: 'registries[0]' }] });
+    else expect(r).toEqual({ ok: false, reason: 'SourceNotAllowed', message: expected });
+  });
+
+  it('checks each Secret for the credential that reads it', () => {
+    const secrets = { src: { metadata: allowing('reader'), type: 'Opaque', data: password } };
+    expect(resolveEntries(byKey, inputs(secrets, 'reader')).ok).toBe(true);
+    expect(resolveEntries(byKey, inputs(secrets, 'intruder'))).toEqual({
+      ok: false,
+      reason: 'SourceNotAllowed',
+      message: `${where} does not list RegistryCredential intruder in its annotation regcred.dev/allowed-credentials`,
+    });
+  });
+
+  it('checks the username Secret too', () => {
+    const secrets = { src: { metadata: OPTED_IN, type: 'Opaque', data: password }, user: { type: 'Opaque', data: { username: b64('robot') } } };
+    const r = resolveEntries([{ server: 'ghcr.io', usernameFrom: ref('user', 'username'), passwordFrom: ref('src', 'password') }], inputs(secrets));
+    expect(r).toEqual({ ok: false, reason: 'SourceNotAllowed', message: 'spec.registries[0]: Secret regcred-system/user is not a source: it lacks the label regcred.dev/source=true' });
+  });
+});
+
+describe('the samples', () => {
+  it.each(['config/samples/private-registry.yaml', 'config/samples/dockerhub-and-ghcr.yaml'])('%s: the RegistryCredential may read every source Secret it creates', (file) => {
+    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS());
+    const secrets: Record<string, SourceSecret> = Object.fromEntries(docs.filter((d) => d.kind === 'Secret').map((d) => [
+      d.metadata.name,
+      { metadata: d.metadata, type: d.type, data: Object.fromEntries(Object.entries<string>(d.stringData ?? {}).map(([k, v]) => [k, b64(v)])) },
+    ]));
+    const rc = docs.find((d) => d.kind === 'RegistryCredential');
+    const spec = resolveSpec(rc.metadata.name, rc.spec);
+    if (!spec.ok) throw new Error(spec.message);
+    expect(resolveEntries(spec.spec.registries, inputs(secrets, rc.metadata.name))).toMatchObject({ ok: true });
   });
 });
 

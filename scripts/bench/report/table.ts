@@ -3,6 +3,7 @@
 import type { RunResult, Row, Unit } from '../results.ts';
 import type { Spread } from '../stats.ts';
 import type { Meta } from './meta.ts';
+import { shippedNodeFlags } from '../operator-process.ts';
 
 const HEADER = ['Scenario', 'N', 'Measure', 'Median (min–max)', 'Floor', '× floor'];
 
@@ -62,7 +63,7 @@ export function markdownReport(meta: Meta, rows: Row[], results: RunResult[], sv
       `Sizes ${o.sizes.join(', ')}; ${o.runs} run(s) each, ${meta.independence}. ` +
       `New namespaces: ${o.churnRate}/s for ${o.churnSeconds} s at N=${o.churnSize}. Idle window ${o.idleSeconds} s (baseline ${o.baselineSeconds} s). ` +
       `Start-up and memory at N=${o.memorySize} with ${o.blobs} unrelated ${o.blobKiB} KiB Secrets; heap-limited run at --max-old-space-size=${o.heapLimitMiB}. ` +
-      `Operator: \`node dist/main.js\`${o.operatorArgs.length ? ` ${o.operatorArgs.join(' ')}` : ''} (its defaults otherwise). Whole bench: ${Math.round(meta.totalSeconds / 60)} min.`,
+      `Operator: \`${['node', ...shippedNodeFlags(), ...o.operatorNodeArgs, 'dist/main.js', ...o.operatorArgs].join(' ')}\` (its defaults otherwise; node flags from the Dockerfile's ENTRYPOINT). Whole bench: ${Math.round(meta.totalSeconds / 60)} min.`,
     '',
     md(HEADER),
     md(HEADER.map(() => '---')),
