@@ -42,6 +42,11 @@ const flagShape = {
   'cache-sync-timeout': duration.default(120_000),
   'reconcile-stuck-limit': duration.default(300_000),
   'status-interval': duration.default(1000),
+  'digest-key-secret': z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Secret name')
+    .default('regcred-operator-digest-key'),
 };
 
 export const flagsSchema = z.object(flagShape).superRefine((f, ctx) => {
@@ -89,6 +94,9 @@ Usage: regcred-operator [flags]
   --reconcile-stuck-limit D         /healthz fails when one reconcile has run this long (default 5m)
   --status-interval D               at most one status write per RegistryCredential this often; the
                                     last change of a burst is always written (default 1s)
+  --digest-key-secret NAME          Secret in the credentials namespace holding the key of the
+                                    digests in status, annotations and Events; created at the
+                                    first start (default regcred-operator-digest-key)
   --help                            this text
 `;
 

@@ -4,6 +4,7 @@ import { parseFlags, HELP } from './config.ts';
 import { KubeClient } from './kube/client.ts';
 import { describe } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader.ts';
+import { loadDigestRetrying } from './controller/digest.ts';
 import { Operator } from './controller/operator.ts';
 import { createLogger } from './log.ts';
 import { healthRoutes } from './server/health.ts';
@@ -28,24 +29,19 @@ async function main(): Promise<number> {
   const metrics = new Metrics();
   client.observe((verb, resource, status) => metrics.apiRequests.inc({ verb, resource, code: String(status) }));
 
-  const operator = new Operator(client, log, {
-    credentialsNamespace: flags.credentialsNamespace,
-    concurrency: flags.concurrency,
-    maxConcurrentWrites: flags['max-concurrent-writes'],
-    resyncPeriodMs: flags['resync-period'],
-    cacheSyncTimeoutMs: flags['cache-sync-timeout'],
-    statusIntervalMs: flags['status-interval'],
-  }, metrics);
+  // The operator is made once the digest key is loaded, which waits for the API server: the probes
+  // answer meanwhile.
+  const running: { operator?: Operator } = {};
 
   const metricsServer = await serve(flags['metrics-bind-address'], {
     '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
   });
   const healthServer = await serve(flags['health-probe-bind-address'], healthRoutes(
     {
-      synced: () => operator.hasSynced,
-      informers: () => operator.informers(),
-      oldestWaitMs: () => operator.queue.oldestWaitMs(),
-      oldestRunningMs: () => operator.queue.oldestRunningMs(),
+      synced: () => running.operator?.hasSynced ?? false,
+      informers: () => running.operator?.informers() ?? [],
+      oldestWaitMs: () => running.operator?.queue.oldestWaitMs() ?? 0,
+      oldestRunningMs: () => running.operator?.queue.oldestRunningMs() ?? 0,
     },
     { watchStaleMs: flags['watch-stale-limit'], queueStallMs: flags['queue-stall-limit'], runningStuckMs: flags['reconcile-stuck-limit'] },
   ));
@@ -72,7 +68,7 @@ async function main(): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping: no new work');
-      const finished = await operator.stop(flags['shutdown-timeout']);
+      const finished = running.operator ? await running.operator.stop(flags['shutdown-timeout']) : true;
       if (!finished) log.warn({ timeoutMs: flags['shutdown-timeout'] }, 'reconciles still running at the shutdown bound; abandoning them');
       await elector?.release();
       metricsServer?.close();
@@ -84,6 +80,26 @@ async function main(): Promise<number> {
     process.once('SIGINT', () => void stop('SIGINT'));
   });
 
+  // Before the caches: the managed cache keeps each Secret's data as its digest. A SIGTERM meanwhile
+  // does not wait for a request in flight.
+  const digest = await Promise.race([
+    loadDigestRetrying(client, log, flags.credentialsNamespace, flags['digest-key-secret'], {
+      timeoutMs: flags['cache-sync-timeout'],
+      cancelled: () => stopping,
+    }),
+    stopped.then(() => undefined),
+  ]);
+  if (!digest || stopping) return stopped;
+  const operator = new Operator(client, log, {
+    credentialsNamespace: flags.credentialsNamespace,
+    digest,
+    concurrency: flags.concurrency,
+    maxConcurrentWrites: flags['max-concurrent-writes'],
+    resyncPeriodMs: flags['resync-period'],
+    cacheSyncTimeoutMs: flags['cache-sync-timeout'],
+    statusIntervalMs: flags['status-interval'],
+  }, metrics);
+  running.operator = operator;
   await operator.startCaches();
   if (elector) {
     metrics.leader.set(0);

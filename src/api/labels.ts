@@ -3,7 +3,10 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'regcred-operator';
 /** On every Secret we manage: the RegistryCredential it belongs to. */
 export const CREDENTIAL_LABEL = 'regcred.dev/credential';
-/** On every Secret we manage: hash of the rendered config, for people and for drift checks. */
+/**
+ * On every Secret we manage: the digest of the rendered config (an HMAC under the installation's
+ * key, never a plain hash of the bytes), for people and for drift checks.
+ */
 export const HASH_ANNOTATION = 'regcred.dev/credential-hash';
 /**
  * On ServiceAccounts we patched: the imagePullSecrets entries we added (comma-separated), so that
@@ -13,6 +16,14 @@ export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 /** `regcred.dev/ignore=true` on a Namespace or ServiceAccount opts it out of every RegistryCredential. */
 export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
+/**
+ * On the digest key Secret in the operator's namespace. Not the managed-by label: the managed cache
+ * takes every Secret with that one for a rendered pull secret.
+ */
+export const NAME_LABEL = 'app.kubernetes.io/name';
+export const NAME_VALUE = 'regcred-operator';
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+export const DIGEST_KEY_COMPONENT = 'digest-key';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const UNMANAGED_SELECTOR = `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`;
 /**

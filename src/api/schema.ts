@@ -209,7 +209,7 @@ export const registryCredentialStatusSchema = z.object({
     .optional(),
   serviceAccounts: z.object({ patched: z.int().min(0) }).optional(),
   failures: z.array(failureSchema).max(MAX_FAILURES).optional(),
-  credentialHash: z.string().max(100).optional().describe('sha256 of the rendered config; never the config itself.'),
+  credentialHash: z.string().max(100).optional().describe('HMAC-SHA256 of the rendered config under a random key of the installation; never the config itself, nor a plain hash of it.'),
   lastSyncTime: z.string().meta({ format: 'date-time' }).optional(),
   lastRotationTime: z.string().meta({ format: 'date-time' }).optional(),
 });

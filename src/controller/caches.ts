@@ -9,6 +9,7 @@ import { Informer } from '../kube/informer.ts';
 import { NamedSecrets } from '../kube/named-secrets.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { ApplyCaches } from './apply.ts';
+import type { Digest } from './digest.ts';
 import { ourEntries } from './desired.ts';
 import { leanCredential, leanManagedSecret, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from './lean.ts';
 
@@ -52,6 +53,8 @@ export function secretNameOf(rc: RegistryCredential, specs: SpecCache): string {
 export interface CacheOptions {
   credentialsNamespace: string;
   syncTimeoutMs: number;
+  /** What the managed cache keeps of a Secret's data. */
+  digest: Digest;
 }
 
 export class Caches implements ApplyCaches {
@@ -73,7 +76,7 @@ export class Caches implements ApplyCaches {
     this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log, { transform: leanNamespace });
     this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log, { transform: leanServiceAccount });
     this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace, transform: leanSourceSecret });
-    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR, transform: leanManagedSecret });
+    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR, transform: leanManagedSecret(options.digest) });
     this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, {
       syncTimeoutMs: options.syncTimeoutMs,
       // Ours come from the managed cache: the server leaves them out of these watches, so every write

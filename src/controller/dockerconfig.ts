@@ -1,6 +1,6 @@
 // Pure functions that turn credentials into .dockerconfigjson bytes. Output is canonical (sorted
 // keys, no whitespace) so identical inputs always give identical bytes and no needless writes.
-import { createHash } from 'node:crypto';
+import type { Digest } from './digest.ts';
 
 export interface AuthEntry {
   username: string;
@@ -100,13 +100,14 @@ export interface RenderedConfig {
   bytes: Buffer;
   /** The bytes in base64, as a Secret's data holds them. */
   encoded: string;
+  /** The installation's digest of the bytes (never a plain hash of them): status and annotation. */
   hash: string;
   registries: string[];
   shadowed: ShadowedRegistry[];
 }
 
 /** Merges entries in order; the first entry to name a registry wins and later ones are reported. */
-export function renderDockerConfig(entries: ResolvedEntry[]): RenderedConfig {
+export function renderDockerConfig(entries: ResolvedEntry[], digest: Digest): RenderedConfig {
   const merged: Auths = {};
   const from: Record<string, string> = {};
   const shadowed: ShadowedRegistry[] = [];
@@ -122,15 +123,11 @@ export function renderDockerConfig(entries: ResolvedEntry[]): RenderedConfig {
     }
   }
   const bytes = Buffer.from(canonicalJson({ auths: merged }), 'utf8');
-  return { bytes, encoded: bytes.toString('base64'), hash: hashBytes(bytes), registries: Object.keys(merged).sort(), shadowed };
+  return { bytes, encoded: bytes.toString('base64'), hash: digest.of(bytes), registries: Object.keys(merged).sort(), shadowed };
 }
 
 function sameAuth(a: AuthEntry, b: AuthEntry): boolean {
   return a.auth === b.auth && (a.email ?? '') === (b.email ?? '');
-}
-
-export function hashBytes(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** JSON with object keys sorted at every level. */

@@ -1,11 +1,12 @@
 // What the caches keep of each object: only what the operator reads. managedFields and the
 // last-applied annotation are often most of an object's size and are never read; the Secrets the
-// operator manages are kept without their data (a hash of it is enough to see drift), and Secrets
+// operator manages are kept without their data (a digest of it is enough to see drift), and Secrets
 // of a watched name that are not ours are kept as metadata alone.
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 import type { ObjectMeta, RegistryCredential } from '../api/schema.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
-import { DOCKERCONFIGJSON_KEY, hashBytes } from './dockerconfig.ts';
+import type { Digest } from './digest.ts';
+import { DOCKERCONFIGJSON_KEY } from './dockerconfig.ts';
 import { mayBeSource } from './sources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -61,19 +62,22 @@ export const leanSourceSecret = (s: Secret): Secret => ({
   ...(s.data && mayBeSource(s) ? { data: s.data } : {}),
 });
 
-/** The hash a Secret's data is kept as: that of the rendered bytes when it holds just those. */
-export function dataHash(data: Record<string, string> | undefined): string {
+/**
+ * What a Secret's data is kept as: the digest of the rendered bytes when it holds just those, which
+ * is what the desired Secret's hash annotation says when they are the bytes wanted.
+ */
+export function dataHash(data: Record<string, string> | undefined, digest: Digest): string {
   const keys = Object.keys(data ?? {});
   if (keys.length !== 1 || keys[0] !== DOCKERCONFIGJSON_KEY) return `keys:${keys.sort().join(',')}`;
-  return hashBytes(Buffer.from(data![DOCKERCONFIGJSON_KEY]!, 'base64'));
+  return digest.of(Buffer.from(data![DOCKERCONFIGJSON_KEY]!, 'base64'));
 }
 
-/** A Secret we manage: metadata, type, immutability and the hash of its data. */
-export const leanManagedSecret = (s: Secret): Secret => ({
+/** A Secret we manage: metadata, type, immutability and the digest of its data. */
+export const leanManagedSecret = (digest: Digest) => (s: Secret): Secret => ({
   metadata: leanMetadata(s.metadata),
   ...(s.type !== undefined ? { type: s.type } : {}),
   ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
-  dataHash: s.dataHash ?? dataHash(s.data),
+  dataHash: s.dataHash ?? dataHash(s.data, digest),
 });
 
 /**

@@ -7,6 +7,7 @@ import { describe } from '../kube/errors.ts';
 import { WorkQueue, type WorkResult } from '../queue/workqueue.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { Caches } from './caches.ts';
+import type { Digest } from './digest.ts';
 import { keysForSecretName, parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
@@ -14,6 +15,8 @@ import { PendingWork } from './work.ts';
 
 export interface OperatorOptions {
   credentialsNamespace: string;
+  /** The installation's digest (loadDigest), the same in every replica. */
+  digest: Digest;
   concurrency: number;
   maxConcurrentWrites: number;
   /** Every credential is reconciled again after about this long, events or not (0: never). */
@@ -69,6 +72,7 @@ export class Operator {
     this.caches = new Caches(client, log, {
       credentialsNamespace: options.credentialsNamespace,
       syncTimeoutMs: options.cacheSyncTimeoutMs ?? 120_000,
+      digest: options.digest,
     }, (name, namespace) => {
       for (const key of keysForSecretName(this.caches, name, namespace)) enqueue(key);
     });

@@ -12,6 +12,7 @@ import type { Namespace } from '../kube/objects.ts';
 import type { WorkResult } from '../queue/workqueue.ts';
 import { Applier, type ApplyResult } from './apply.ts';
 import type { Caches } from './caches.ts';
+import type { Digest } from './digest.ts';
 import { renderDockerConfig } from './dockerconfig.ts';
 import { desiredState, hasEntry, plan, type CredentialView, type NamespaceTarget, type Observed, type Plan } from './desired.ts';
 import { OutcomeBook, type NamespaceOutcome } from './outcomes.ts';
@@ -23,6 +24,8 @@ import { eventsFor, nextStatus, statusChanged, type Outcome } from './status.ts'
 
 export interface ReconcilerOptions {
   credentialsNamespace: string;
+  /** The installation's digest: status.credentialHash and the managed Secrets' hash annotation. */
+  digest: Digest;
   maxConcurrentWrites: number;
   /** How long a credential waits for a rival to take over its Secrets before looking again. */
   handoverRecheckMs?: number;
@@ -91,7 +94,7 @@ export class Reconciler {
       this.outcomes.forget(name);
       return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
     }
-    const rendered = renderDockerConfig(sources.entries);
+    const rendered = renderDockerConfig(sources.entries, this.options.digest);
 
     const credential = view(rc, spec);
     const rivals = this.rivals(credential.name, spec.secretName);

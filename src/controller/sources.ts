@@ -2,7 +2,7 @@
 // into registries. New kinds (cloud token sources) are added to SOURCE_KINDS, not special-cased.
 // A Secret of the credentials namespace is read only when it opted in (the source label), its type
 // can hold registry credentials, and its allowed-credentials annotation, if any, names the reader.
-import { ALLOWED_CREDENTIALS_ANNOTATION, SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../api/labels.ts';
+import { ALLOWED_CREDENTIALS_ANNOTATION, COMPONENT_LABEL, DIGEST_KEY_COMPONENT, SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../api/labels.ts';
 import type { RegistryEntry } from '../api/schema.ts';
 import { authEntry, parseDockerConfigSecret, registryKey, type Auths, type ResolvedEntry } from './dockerconfig.ts';
 
@@ -74,7 +74,15 @@ export const REFUSED_SOURCE_TYPES: ReadonlySet<string> = new Set([
 
 /** Whether any RegistryCredential may read the Secret: it opted in and its type can hold credentials. */
 export function mayBeSource(secret: SourceSecret): boolean {
-  return !(secret.type !== undefined && REFUSED_SOURCE_TYPES.has(secret.type)) && secret.metadata?.labels?.[SOURCE_LABEL] === SOURCE_LABEL_VALUE;
+  return refusedKind(secret) === undefined && secret.metadata?.labels?.[SOURCE_LABEL] === SOURCE_LABEL_VALUE;
+}
+
+/** Why no label can make this Secret a source: its type, or it is the operator's digest key. */
+function refusedKind(secret: SourceSecret): string | undefined {
+  if (secret.type !== undefined && REFUSED_SOURCE_TYPES.has(secret.type)) return `has type ${secret.type}, which is refused as a source`;
+  // Rendering the key would hand it to every namespace and make the digests guessable again.
+  if (secret.metadata?.labels?.[COMPONENT_LABEL] === DIGEST_KEY_COMPONENT) return 'is the operator\'s digest key, which is never a source';
+  return undefined;
 }
 
 /**
@@ -82,7 +90,8 @@ export function mayBeSource(secret: SourceSecret): boolean {
  * undefined when it may. Names what is missing, never what the Secret holds.
  */
 export function sourceRefusal(secret: SourceSecret, credential: string): string | undefined {
-  if (secret.type !== undefined && REFUSED_SOURCE_TYPES.has(secret.type)) return `has type ${secret.type}, which is refused as a source`;
+  const refused = refusedKind(secret);
+  if (refused) return refused;
   if (secret.metadata?.labels?.[SOURCE_LABEL] !== SOURCE_LABEL_VALUE) return `is not a source: it lacks the label ${SOURCE_LABEL}=${SOURCE_LABEL_VALUE}`;
   const allowed = secret.metadata.annotations?.[ALLOWED_CREDENTIALS_ANNOTATION];
   if (allowed !== undefined && !allowed.split(',').some((n) => n.trim() === credential)) {

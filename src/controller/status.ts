@@ -80,11 +80,20 @@ export function nextStatus(prev: RegistryCredentialStatus | undefined, generatio
   next.namespaces = { matched: outcome.matched, synced: outcome.synced, failed: outcome.failures.length };
   next.serviceAccounts = { patched: outcome.patched };
   next.failures = [...outcome.failures].sort((a, b) => (a.namespace < b.namespace ? -1 : 1)).slice(0, MAX_FAILURES);
-  if (prev?.credentialHash && prev.credentialHash !== outcome.hash) next.lastRotationTime = t;
+  if (rotated(prev?.credentialHash, outcome.hash)) next.lastRotationTime = t;
   next.credentialHash = outcome.hash;
   // lastSyncTime moves only when something happened, so a converged object is never rewritten.
   if (outcome.writes > 0 || statusChanged(prev, next) || !next.lastSyncTime) next.lastSyncTime = t;
   return next;
+}
+
+/**
+ * Whether the credentials changed: a new digest of the same kind. The move from an older version's
+ * plain `sha256:` to the keyed `hmac-sha256:` digest is no rotation.
+ */
+function rotated(prev: string | undefined, next: string): boolean {
+  const kind = (digest: string) => digest.slice(0, digest.indexOf(':') + 1);
+  return !!prev && prev !== next && kind(prev) === kind(next);
 }
 
 export function statusChanged(prev: RegistryCredentialStatus | undefined, next: RegistryCredentialStatus): boolean {
@@ -114,8 +123,9 @@ export function eventsFor(prev: RegistryCredentialStatus | undefined, next: Regi
     const first = after.reason === 'PartiallySynced' && next.failures?.[0] ? `; first: ${next.failures[0].namespace}: ${next.failures[0].message}` : '';
     events.push({ type: after.status === 'True' ? 'Normal' : 'Warning', reason: after.reason, note: `${after.message}${first}` });
   }
-  if (prev?.credentialHash && next.credentialHash && prev.credentialHash !== next.credentialHash) {
-    events.push({ type: 'Normal', reason: 'Rotated', note: `credentials changed (${next.credentialHash.slice(0, 19)}…); ${next.namespaces?.synced ?? 0} namespaces updated` });
+  const hash = next.credentialHash;
+  if (hash && rotated(prev?.credentialHash, hash)) {
+    events.push({ type: 'Normal', reason: 'Rotated', note: `credentials changed (${hash.slice(0, 19)}…); ${next.namespaces?.synced ?? 0} namespaces updated` });
   }
   return events;
 }

@@ -60,6 +60,10 @@ describe('regcred-operator end to end', () => {
       return r.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? r : undefined;
     });
     expect(rc.status?.namespaces).toEqual({ matched: 1, synced: 1, failed: 0 });
+    // Keyed by the installation's digest key, which the operator made in its namespace on its first start.
+    expect(rc.status?.credentialHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    const key = await client.get<Secret>(RESOURCES.secrets, CREDENTIALS_NAMESPACE, 'regcred-operator-digest-key');
+    expect(key).toMatchObject({ type: 'Opaque', immutable: true });
   });
 
   it('rotates the password with one edit of the source Secret', async () => {

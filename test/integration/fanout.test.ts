@@ -35,7 +35,7 @@ describe('fan-out', () => {
     const ready = await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 5);
     expect(ready.status?.namespaces).toEqual({ matched: 5, synced: 5, failed: 0 });
     expect(ready.status?.serviceAccounts).toEqual({ patched: 5 });
-    expect(ready.status?.credentialHash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(ready.status?.credentialHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     expect(JSON.stringify(ready.status)).not.toContain(privatePw);
     for (const ns of namespaces) {
       const secret = await s.getSecret(ns, 'pull');

@@ -128,6 +128,8 @@ describe('config/default on the API server', () => {
       ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'serviceaccounts', '-n', 'default']),
       ...['list', 'watch'].map((v) => [v, 'secrets', '--all-namespaces']),
       ...['get', 'create', 'update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', 'default']),
+      // The digest key Secret, read and (on the first start) created in the operator's namespace.
+      ...['get', 'create'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
       ['create', 'events.events.k8s.io', '-n', 'default'],
       ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
     ];

@@ -44,6 +44,7 @@ describe('parseFlags', () => {
       'cache-sync-timeout': 120_000,
       'reconcile-stuck-limit': 300_000,
       'status-interval': 1000,
+      'digest-key-secret': 'regcred-operator-digest-key',
       credentialsNamespace: 'operator-ns',
     });
   });
@@ -78,6 +79,7 @@ describe('parseFlags', () => {
         '--leader-election-id', 'lease',
         '--watch-stale-limit', '3m',
         '--queue-stall-limit', '90s',
+        '--digest-key-secret', 'my.digest-key',
       ]),
     ).toMatchObject({
       kubeconfig: '/tmp/kc',
@@ -91,6 +93,7 @@ describe('parseFlags', () => {
       'leader-election-id': 'lease',
       'watch-stale-limit': 180_000,
       'queue-stall-limit': 90_000,
+      'digest-key-secret': 'my.digest-key',
     });
   });
 
@@ -107,6 +110,7 @@ describe('parseFlags', () => {
     ['an address without a port', ['--metrics-bind-address', 'localhost'], '--metrics-bind-address: must be [host]:port, or 0 to disable'],
     ['an address with a bare IPv6 host', ['--health-probe-bind-address', '::1:8081'], '--health-probe-bind-address: must be [host]:port, or 0 to disable'],
     ['a bad namespace', ['--credentials-namespace', 'Bad_NS'], '--credentials-namespace: must be a namespace name'],
+    ['a bad Secret name', ['--digest-key-secret', 'Key/1'], '--digest-key-secret: must be a Secret name'],
   ])('rejects %s with a message naming the flag', (_name, argv, message) => {
     expect(failure(argv)).toBe(message);
   });

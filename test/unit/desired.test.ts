@@ -21,6 +21,7 @@ import {
   type NamespaceTarget,
   type Observed,
 } from '../../src/controller/desired.ts';
+import { Digest } from '../../src/controller/digest.ts';
 import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 
@@ -36,8 +37,9 @@ function credential(name: string, creationTimestamp = '2024-01-01T00:00:00Z', ex
   return { name, uid: `uid-${name}`, creationTimestamp, spec: spec(extra) };
 }
 
-const rendered = renderDockerConfig([{ label: 'registries[0]', auths: { 'ghcr.io': authEntry('u', 's3cret') } }]);
-const renderedB = renderDockerConfig([{ label: 'registries[0]', auths: { 'ghcr.io': authEntry('u', 'rotated') } }]);
+const digest = Digest.random();
+const rendered = renderDockerConfig([{ label: 'registries[0]', auths: { 'ghcr.io': authEntry('u', 's3cret') } }], digest);
+const renderedB = renderDockerConfig([{ label: 'registries[0]', auths: { 'ghcr.io': authEntry('u', 'rotated') } }], digest);
 
 function ns(name: string, labels?: Record<string, string>, terminating = false): Namespace {
   return {

@@ -7,7 +7,9 @@ import {
   registryKey,
   renderDockerConfig,
 } from '../../src/controller/dockerconfig.ts';
+import { Digest } from '../../src/controller/digest.ts';
 
+const digest = Digest.random();
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('registryKey', () => {
@@ -40,17 +42,18 @@ describe('renderDockerConfig', () => {
     const r = renderDockerConfig([
       { label: 'registries[0]', auths: { 'z.io': { username: 'u', password: 'p', auth: basicAuth('u', 'p') } } },
       { label: 'registries[1]', auths: { 'a.io': { username: 'v', password: 'q', auth: basicAuth('v', 'q'), email: 'e@x' } } },
-    ]);
+    ], digest);
     expect(r.bytes.toString()).toBe(
       `{"auths":{"a.io":{"auth":"${b64('v:q')}","email":"e@x","password":"q","username":"v"},"z.io":{"auth":"${b64('u:p')}","password":"p","username":"u"}}}`,
     );
-    expect(r.hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(r.hash).toBe(digest.of(r.bytes));
+    expect(r.hash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     expect(r.registries).toEqual(['a.io', 'z.io']);
   });
 
   it('gives the same bytes and hash whatever the order of keys inside an entry', () => {
-    const a = renderDockerConfig([{ label: 'x', auths: { r: { username: 'u', password: 'p', auth: 'dTpw' } } }]);
-    const b = renderDockerConfig([{ label: 'x', auths: { r: { auth: 'dTpw', password: 'p', username: 'u' } } }]);
+    const a = renderDockerConfig([{ label: 'x', auths: { r: { username: 'u', password: 'p', auth: 'dTpw' } } }], digest);
+    const b = renderDockerConfig([{ label: 'x', auths: { r: { auth: 'dTpw', password: 'p', username: 'u' } } }], digest);
     expect(a.bytes.equals(b.bytes)).toBe(true);
     expect(a.hash).toBe(b.hash);
   });
@@ -61,7 +64,7 @@ describe('renderDockerConfig', () => {
     const r = renderDockerConfig([
       { label: 'registries[0]', auths: { 'ghcr.io': first } },
       { label: 'registries[1]', auths: { 'ghcr.io': second, 'quay.io': second } },
-    ]);
+    ], digest);
     const out = JSON.parse(r.bytes.toString());
     expect(out.auths['ghcr.io'].username).toBe('a');
     expect(out.auths['quay.io'].username).toBe('b');
@@ -73,7 +76,7 @@ describe('renderDockerConfig', () => {
     const r = renderDockerConfig([
       { label: 'registries[0]', auths: { 'ghcr.io': same } },
       { label: 'registries[1]', auths: { 'ghcr.io': { ...same } } },
-    ]);
+    ], digest);
     expect(r.shadowed).toEqual([]);
   });
 });

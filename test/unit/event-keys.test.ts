@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ALLOWED_CREDENTIALS_ANNOTATION, CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
+import { Digest } from '../../src/controller/digest.ts';
 import {
   credentialChanged,
   parseWorkKey,
@@ -49,7 +50,7 @@ async function caches(): Promise<Caches> {
   fake.seed(RESOURCES.secrets, {
     metadata: { name: 'other', namespace: 'elsewhere', labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: 'c' } },
   } as Secret);
-  const c = new Caches(fake.client, log, { credentialsNamespace: 'creds', syncTimeoutMs: 1000 }, () => undefined);
+  const c = new Caches(fake.client, log, { credentialsNamespace: 'creds', syncTimeoutMs: 1000, digest: Digest.random() }, () => undefined);
   await c.start();
   stops.push(() => c.stop());
   return c;

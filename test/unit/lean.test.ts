@@ -1,9 +1,11 @@
 // What the caches keep of each object, and that drift in data the cache no longer holds is seen.
+import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { resolveSpec } from '../../src/api/schema.ts';
 import { desiredSecret, secretDiffers } from '../../src/controller/desired.ts';
+import { Digest } from '../../src/controller/digest.ts';
 import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
 import { dataHash, leanManagedSecret, leanMetadata, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from '../../src/controller/lean.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
@@ -11,6 +13,7 @@ import { RESOURCES } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import type { Secret } from '../../src/kube/objects.ts';
 
+const digest = Digest.random();
 const heavyMeta = {
   name: 'x',
   namespace: 'ns',
@@ -39,13 +42,14 @@ describe('lean shapes', () => {
     });
   });
 
-  it('a managed Secret keeps the hash of its data, never the data', () => {
+  it('a managed Secret keeps the digest of its data, never the data', () => {
     const bytes = Buffer.from('{"auths":{}}');
     const s: Secret = { metadata: heavyMeta, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': bytes.toString('base64') } };
-    const lean = leanManagedSecret(s);
-    expect(lean).toEqual({ metadata: leanMetadata(heavyMeta), type: 'kubernetes.io/dockerconfigjson', dataHash: dataHash(s.data) });
+    const lean = leanManagedSecret(digest)(s);
+    expect(lean).toEqual({ metadata: leanMetadata(heavyMeta), type: 'kubernetes.io/dockerconfigjson', dataHash: digest.of(bytes) });
+    expect(dataHash(s.data, digest)).toBe(digest.of(bytes));
     expect(JSON.stringify(lean)).not.toContain(bytes.toString('base64'));
-    expect(dataHash({ '.dockerconfigjson': 'e30=', extra: 'eA==' })).toBe('keys:.dockerconfigjson,extra');
+    expect(dataHash({ '.dockerconfigjson': 'e30=', extra: 'eA==' }, digest)).toBe('keys:.dockerconfigjson,extra');
   });
 
   it('a Secret of the credentials namespace keeps its data only when it opted in as a source and its type can be one', () => {
@@ -68,23 +72,39 @@ describe('drift seen through the data hash', () => {
   const r = resolveSpec('rc', { registries: [{ server: 'ghcr.io', username: 'u', passwordFrom: { secretKeyRef: { name: 's', key: 'p' } } }], secretName: 'pull' });
   if (!r.ok) throw new Error(r.message);
   const credential = { name: 'rc', uid: 'uid-rc', creationTimestamp: '2024-01-01T00:00:00Z', spec: r.spec };
-  const want = desiredSecret(credential, 'ns', renderDockerConfig([{ label: 'r', auths: { 'ghcr.io': authEntry('u', 'pw') } }]));
+  const want = desiredSecret(credential, 'ns', renderDockerConfig([{ label: 'r', auths: { 'ghcr.io': authEntry('u', 'pw') } }], digest));
+  const lean = leanManagedSecret(digest);
 
   it('the Secret as written, seen through the lean cache, needs no write', () => {
-    expect(secretDiffers(leanManagedSecret(structuredClone(want)), want)).toBe(false);
+    expect(secretDiffers(lean(structuredClone(want)), want)).toBe(false);
   });
 
   it('bytes edited by hand (hash annotation untouched) are seen and rewritten', () => {
     const edited = structuredClone(want);
     edited.data!['.dockerconfigjson'] = Buffer.from('{"auths":{"evil.io":{}}}').toString('base64');
     expect(edited.metadata.annotations?.[HASH_ANNOTATION]).toBe(want.metadata.annotations?.[HASH_ANNOTATION]);
-    expect(secretDiffers(leanManagedSecret(edited), want)).toBe(true);
+    expect(secretDiffers(lean(edited), want)).toBe(true);
   });
 
   it('a held-by label changed by hand is seen', () => {
     const relabelled = structuredClone(want);
     relabelled.metadata.labels![CREDENTIAL_LABEL] = 'other';
-    expect(secretDiffers(leanManagedSecret(relabelled), want)).toBe(true);
+    expect(secretDiffers(lean(relabelled), want)).toBe(true);
+  });
+
+  it('a Secret written before the digest had a key (a sha256: annotation, the right bytes) is rewritten once', () => {
+    const bytes = Buffer.from(want.data!['.dockerconfigjson']!, 'base64');
+    const old = structuredClone(want);
+    old.metadata.annotations![HASH_ANNOTATION] = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    expect(secretDiffers(lean(old), want)).toBe(true);
+    // What the update writes is the desired Secret: seen again through the cache, it needs nothing.
+    expect(secretDiffers(lean(structuredClone(want)), want)).toBe(false);
+  });
+
+  it('a Secret whose annotation was made under another key (the key Secret replaced) is rewritten', () => {
+    const written = desiredSecret(credential, 'ns', renderDockerConfig([{ label: 'r', auths: { 'ghcr.io': authEntry('u', 'pw') } }], Digest.random()));
+    expect(written.data).toEqual(want.data);
+    expect(secretDiffers(lean(written), want)).toBe(true);
   });
 });
 

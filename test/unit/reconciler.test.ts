@@ -1,11 +1,14 @@
 // The reconciler on a small in-memory API server: a table of cluster contents and injected API
 // faults → the calls made and the status written. Caches are the real informers, filled from the
 // fake by list and kept current by its watches.
+import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ALLOWED_CREDENTIALS_ANNOTATION, CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
+import { Digest } from '../../src/controller/digest.ts';
+import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
 import { keysForSecretName, wireEventKeys } from '../../src/controller/event-keys.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { Reconciler, RetryableFailure } from '../../src/controller/reconciler.ts';
@@ -63,6 +66,7 @@ function held(ns: string, holder: string, ownerRef = true): Secret {
 
 interface World {
   fake: FakeClient;
+  digest: Digest;
   caches: Caches;
   reconciler: Reconciler;
   /** Keys the event mapping queued since the last `settle()`. */
@@ -80,18 +84,19 @@ async function world(seed: (f: FakeClient) => void, statusIntervalMs = 0): Promi
   fake.seed(RESOURCES.namespaces, namespace(CREDS));
   seed(fake);
   const woken: string[] = [];
-  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000 }, (name, ns) => woken.push(...keysForSecretName(caches, name, ns)));
+  const digest = Digest.random();
+  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000, digest }, (name, ns) => woken.push(...keysForSecretName(caches, name, ns)));
   wireEventKeys(caches, (k) => woken.push(k));
   await caches.start();
   stops.push(() => caches.stop());
-  const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 4, statusIntervalMs });
+  const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, digest, maxConcurrentWrites: 4, statusIntervalMs });
   const settle = async () => {
     // Watch events are delivered on setImmediate; two rounds let every write's event arrive.
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     woken.length = 0;
   };
   await settle();
-  return { fake, caches, reconciler, woken, settle };
+  return { fake, digest, caches, reconciler, woken, settle };
 }
 
 const writesTo = (calls: Call[], resource: string) => calls.filter((c) => c.resource === resource && c.verb !== 'get' && c.verb !== 'list');
@@ -319,7 +324,7 @@ describe('reconcile: own writes and retries', () => {
       f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
     });
     w.fake.failNext({ verb: 'create', resource: 'secrets' }, 429, 1, 7);
-    const err = await expectRetry(new Reconciler(w.fake.client, w.caches, new EventRecorder(w.fake.client, log), log, { credentialsNamespace: CREDS, maxConcurrentWrites: 1 }).reconcile('rc'));
+    const err = await expectRetry(new Reconciler(w.fake.client, w.caches, new EventRecorder(w.fake.client, log), log, { credentialsNamespace: CREDS, digest: w.digest, maxConcurrentWrites: 1 }).reconcile('rc'));
     expect(err.retryAfterSeconds).toBe(7);
     expect(writesTo(w.fake.calls, 'secrets')).toHaveLength(1);
     expect(status(w, 'rc')?.namespaces).toEqual({ matched: 3, synced: 0, failed: 3 });
@@ -488,5 +493,72 @@ describe('reconcile: incremental work', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('reconcile: digests', () => {
+  const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
+  const seedTeams = (f: FakeClient, password: string) => {
+    f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+    f.seed(RESOURCES.secrets, source('src', password));
+    f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+    f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+  };
+  /** Everything the operator wrote outside the managed Secrets' data. */
+  const visible = (w: World) => JSON.stringify([
+    status(w, 'rc'),
+    w.fake.objects(RESOURCES.events),
+    TEAMS.map((ns) => secret(w, ns)?.metadata),
+  ]);
+
+  it('status, annotations and the Rotated Event carry the keyed digest, never a plain sha256 of the bytes or of an auth', async () => {
+    const w = await world((f) => seedTeams(f, 'first-pw'));
+    await w.reconciler.reconcile('rc');
+    const bytes = Buffer.from(secret(w, 'team-a')!.data!['.dockerconfigjson']!, 'base64');
+    const first = status(w, 'rc')?.credentialHash;
+    expect(first).toBe(w.digest.of(bytes));
+    expect(first).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    for (const ns of TEAMS) expect(secret(w, ns)?.metadata.annotations?.[HASH_ANNOTATION]).toBe(first);
+
+    await w.fake.patch(RESOURCES.secrets, CREDS, 'src', { data: { password: b64('second-pw') } });
+    await w.settle();
+    await w.reconciler.reconcile('rc');
+    const rotated = Buffer.from(secret(w, 'team-a')!.data!['.dockerconfigjson']!, 'base64');
+    expect(status(w, 'rc')?.credentialHash).toBe(w.digest.of(rotated));
+    expect(status(w, 'rc')?.credentialHash).not.toBe(first);
+    expect(w.fake.objects<{ metadata: { name: string }; reason: string }>(RESOURCES.events).map((e) => e.reason)).toContain('Rotated');
+
+    const seen = visible(w);
+    for (const config of [bytes, rotated]) {
+      const auth = (JSON.parse(config.toString()) as { auths: Record<string, { auth: string }> }).auths['ghcr.io']!.auth;
+      for (const plain of [sha256(config), sha256(auth), sha256(Buffer.from(auth, 'base64'))]) expect(seen).not.toContain(plain);
+    }
+    expect(seen).toContain(w.digest.of(rotated));
+  });
+
+  it('a Secret an older version wrote (a sha256: annotation on the right bytes) is rewritten once, then left alone', async () => {
+    const bytes = renderDockerConfig([{ label: 'registries[0]', auths: { 'ghcr.io': authEntry('u', 'pw') } }], Digest.random()).bytes;
+    const old = (ns: string): Secret => {
+      const s = held(ns, 'rc');
+      s.metadata.annotations = { [HASH_ANNOTATION]: `sha256:${sha256(bytes)}` };
+      s.data = { '.dockerconfigjson': bytes.toString('base64') };
+      return s;
+    };
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), ...TEAMS.map(old));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns, ['pull'], ['pull'])));
+    });
+    await w.reconciler.reconcile('rc');
+    expect(writesTo(w.fake.calls, 'secrets')).toEqual(TEAMS.map((ns) => ({ verb: 'replace', resource: 'secrets', namespace: ns, name: 'pull' })));
+    for (const ns of TEAMS) {
+      expect(secret(w, ns)?.data?.['.dockerconfigjson']).toBe(bytes.toString('base64'));
+      expect(secret(w, ns)?.metadata.annotations?.[HASH_ANNOTATION]).toBe(w.digest.of(bytes));
+    }
+    await w.settle();
+    const before = w.fake.writes().length;
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'synced', writes: 0 });
+    expect(w.fake.writes().length).toBe(before);
   });
 });

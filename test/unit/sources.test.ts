@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ALLOWED_CREDENTIALS_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
+import { ALLOWED_CREDENTIALS_ANNOTATION, COMPONENT_LABEL, DIGEST_KEY_COMPONENT, SOURCE_LABEL } from '../../src/api/labels.ts';
 import { resolveSpec, type RegistryEntry } from '../../src/api/schema.ts';
 import { DOCKER_HUB_KEY, authEntry } from '../../src/controller/dockerconfig.ts';
 import { referencedSecrets, resolveEntries, type SourceInputs, type SourceSecret } from '../../src/controller/sources.ts';
@@ -213,6 +213,7 @@ describe('resolveEntries: only Secrets that opted in are read', () => {
     ...['kubernetes.io/service-account-token', 'helm.sh/release.v1', 'bootstrap.kubernetes.io/token', 'kubernetes.io/tls'].map(
       (type): [string, SourceSecret, RegistryEntry[], string] => [`a ${type} Secret, even with the label and the annotation`, { metadata: allowing('reader'), type, data: password }, byKey, refused(type)],
     ),
+    ['the digest key Secret, even with the label', { metadata: { labels: { [SOURCE_LABEL]: 'true', [COMPONENT_LABEL]: DIGEST_KEY_COMPONENT } }, type: 'Opaque', data: { password: b64('k'.repeat(32)) } }, byKey, `${where} is the operator's digest key, which is never a source`],
     ['an opted-in Opaque Secret', { metadata: OPTED_IN, type: 'Opaque', data: password }, byKey, 'ok'],
     ['an opted-in dockerconfigjson Secret', { metadata: OPTED_IN, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }, byConfig, 'ok'],
   ])('%s', (_name, secret, entries, expected) => {

@@ -9,8 +9,8 @@ import {
   type Outcome,
 } from '../../src/controller/status.ts';
 
-const HASH_A = `sha256:${'a'.repeat(64)}`;
-const HASH_B = `sha256:${'b'.repeat(64)}`;
+const HASH_A = `hmac-sha256:${'a'.repeat(64)}`;
+const HASH_B = `hmac-sha256:${'b'.repeat(64)}`;
 const T0 = new Date('2024-05-01T10:00:00.123Z');
 const T1 = new Date('2024-05-01T10:05:00.456Z');
 const T2 = new Date('2024-05-01T10:10:00.789Z');
@@ -236,11 +236,19 @@ describe('eventsFor', () => {
   it('records Rotated on a hash change, and nothing else when Ready stays', () => {
     const s0 = synced();
     const s1 = synced({ hash: HASH_B, writes: 3 }, s0, T2);
-    expect(eventsFor(s0, s1)).toEqual([{ type: 'Normal', reason: 'Rotated', note: `credentials changed (${HASH_B.slice(0, 19)}…); 3 namespaces updated` }]);
+    expect(eventsFor(s0, s1)).toEqual([{ type: 'Normal', reason: 'Rotated', note: 'credentials changed (hmac-sha256:bbbbbbb…); 3 namespaces updated' }]);
   });
 
   it('records no Rotated on the first hash', () => {
     expect(eventsFor(undefined, synced()).some((e) => e.reason === 'Rotated')).toBe(false);
+  });
+
+  it('takes the upgrade from an older version\'s plain sha256 to the keyed digest for no rotation', () => {
+    const old = { ...synced(), credentialHash: `sha256:${'c'.repeat(64)}` };
+    const upgraded = nextStatus(old, 1, applied({ hash: HASH_A, writes: 3 }), T2);
+    expect(upgraded.credentialHash).toBe(HASH_A);
+    expect(upgraded.lastRotationTime).toBeUndefined();
+    expect(eventsFor(old, upgraded)).toEqual([]);
   });
 
   it.each<[string, Outcome, string]>([
