@@ -6,7 +6,7 @@
 import { HttpMethod, KubeConfig, RequestContext, Watch } from './client-node.ts';
 import { getGlobalDispatcher, request as send } from 'undici';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
-import { ConnectionPool, type DispatcherOptions } from './connection-pool.ts';
+import { ConnectionPool } from './connection-pool.ts';
 import { TokenBucket } from './ratelimit.ts';
 
 export interface Resource {
@@ -102,7 +102,7 @@ export class KubeClient {
     this.pooled = Object.create(config, {
       createDispatcher: {
         value(this: KubeConfig, c: Parameters<KubeConfig['createDispatcherOptions']>[0], agentOptions: Parameters<KubeConfig['createDispatcherOptions']>[1]) {
-          return pool.dispatcher(this.createDispatcherOptions(c, agentOptions) as DispatcherOptions) ?? original.createDispatcher.call(this, c, agentOptions);
+          return pool.dispatcher(this.createDispatcherOptions(c, agentOptions)) ?? original.createDispatcher.call(this, c, agentOptions);
         },
       },
     }) as KubeConfig;

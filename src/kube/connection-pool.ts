@@ -7,12 +7,7 @@
 // its own, a dead one fails alone, and the pool is also dropped after any network-level failure, so
 // the next request always starts from fresh connections.
 import { Agent, type Dispatcher } from 'undici';
-
-/** client-node's dispatcher options (KubeConfig.createDispatcherOptions). */
-export type DispatcherOptions =
-  | { type: 'agent'; connect: Agent.Options['connect'] }
-  | { type: 'none' }
-  | { type: 'proxy' | 'socks'; [k: string]: unknown };
+import type { DispatcherOptions } from './client-node.ts';
 
 /** Rotated client certificates and CA files are picked up at the next renewal. */
 export const POOL_RENEW_MS = 5 * 60_000;

@@ -33,7 +33,7 @@ describe('ConnectionPool', () => {
   });
 
   it('leaves proxied connections to client-node', () => {
-    expect(new ConnectionPool().dispatcher({ type: 'proxy', uri: 'http://proxy:3128' })).toBeUndefined();
+    expect(new ConnectionPool().dispatcher({ type: 'proxy', uri: 'http://proxy:3128', requestTls: {}, connect: {} })).toBeUndefined();
   });
 });
 

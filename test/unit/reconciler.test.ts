@@ -113,6 +113,14 @@ async function expectRetry(p: Promise<unknown>): Promise<RetryableFailure> {
 
 const TEAMS = ['team-a', 'team-b', 'team-c'];
 
+/** Credential `rc` over TEAMS, its source Secret, and each namespace's `default` ServiceAccount. */
+function seedTeams(f: FakeClient, password = 'pw'): void {
+  f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+  f.seed(RESOURCES.secrets, source('src', password));
+  f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+  f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+}
+
 describe('reconcile: credentials that share a secretName', () => {
   it('an older credential that cannot render takes nothing from the younger holder', async () => {
     const w = await world((f) => {
@@ -254,12 +262,7 @@ describe('reconcile: own writes and retries', () => {
   });
 
   it('when watch events arrive before the responses, the status write wakes no full pass and no write stays pending', async () => {
-    const w = await world((f) => {
-      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
-      f.seed(RESOURCES.secrets, source('src', 'pw'));
-      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
-      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
-    });
+    const w = await world((f) => seedTeams(f));
     await w.reconciler.reconcile('rc');
     await w.settle();
     w.woken.length = 0;
@@ -339,12 +342,7 @@ describe('reconcile: own writes and retries', () => {
   });
 
   it('writes nothing at all when everything is in place', async () => {
-    const w = await world((f) => {
-      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
-      f.seed(RESOURCES.secrets, source('src', 'pw'));
-      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
-      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
-    });
+    const w = await world((f) => seedTeams(f));
     await w.reconciler.reconcile('rc');
     await w.settle();
     const before = w.fake.writes().length;
@@ -418,12 +416,7 @@ describe('reconcile: cleanup', () => {
 
 describe('reconcile: incremental work', () => {
   const only = (...namespaces: string[]) => ({ full: false, namespaces: new Set(namespaces) });
-  const converged = (statusIntervalMs = 0) => world((f) => {
-    f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
-    f.seed(RESOURCES.secrets, source('src', 'pw'));
-    f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
-    f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
-  }, statusIntervalMs);
+  const converged = (statusIntervalMs = 0) => world((f) => seedTeams(f), statusIntervalMs);
 
   it('a new namespace costs its own writes only, and the counts follow', async () => {
     const w = await converged();
@@ -498,12 +491,6 @@ describe('reconcile: incremental work', () => {
 
 describe('reconcile: digests', () => {
   const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
-  const seedTeams = (f: FakeClient, password: string) => {
-    f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
-    f.seed(RESOURCES.secrets, source('src', password));
-    f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
-    f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
-  };
   /** Everything the operator wrote outside the managed Secrets' data. */
   const visible = (w: World) => JSON.stringify([
     status(w, 'rc'),
