@@ -18,6 +18,8 @@ const address = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$|^0$/, 'must be [host]:port, or 0 to disable')
   .refine((v) => !/:\d+$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0 to 65535');
 
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 const flagShape = {
   kubeconfig: z.string().optional(),
   'credentials-namespace': z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').optional(),
@@ -45,11 +47,25 @@ const flagShape = {
   'digest-key-secret': z
     .string()
     .max(253)
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a Secret name')
+    .regex(SECRET_NAME, 'must be a Secret name')
     .default('regcred-operator-digest-key'),
+  'allowed-secret-names': z
+    .string()
+    .transform((v) => [...new Set(v.split(',').map((n) => n.trim()).filter(Boolean))])
+    .refine((names) => names.length > 0, 'must name at least one Secret')
+    .refine((names) => names.every((n) => n.length <= 253 && SECRET_NAME.test(n)), 'each must be a Secret name')
+    .default(['regcred']),
+  'metrics-secure': z.boolean().default(false),
+  'metrics-cert-dir': z.string().min(1).optional(),
 };
 
+/** The flags that take no value. */
+const BOOLEAN_FLAGS = new Set(['leader-elect', 'metrics-secure']);
+
 export const flagsSchema = z.object(flagShape).superRefine((f, ctx) => {
+  if (f['metrics-cert-dir'] !== undefined && !f['metrics-secure']) {
+    ctx.addIssue({ code: 'custom', path: ['metrics-cert-dir'], message: 'needs --metrics-secure' });
+  }
   // client-go's rules: otherwise a leader could still write after a standby has taken the lease.
   // Zod runs this even when a field failed (it then holds the raw string); compare parsed ones only.
   const timings = [f['lease-duration'], f['renew-deadline'], f['retry-period']];
@@ -97,6 +113,14 @@ Usage: regcred-operator [flags]
   --digest-key-secret NAME          Secret in the credentials namespace holding the key of the
                                     digests in status, annotations and Events; created at the
                                     first start (default regcred-operator-digest-key)
+  --allowed-secret-names A,B        the only Secret names RegistryCredentials may render to; the
+                                    operator's RBAC grants Secrets of these names alone, and it
+                                    watches nothing else (default regcred)
+  --metrics-secure                  serve metrics over HTTPS, only to callers whose bearer token
+                                    the API server authenticates (TokenReview) and allows to get
+                                    /metrics (SubjectAccessReview)
+  --metrics-cert-dir DIR            tls.crt and tls.key for --metrics-secure, re-read when they
+                                    change (default: a self-signed certificate made at start)
   --help                            this text
 `;
 
@@ -115,7 +139,7 @@ export function parseFlags(argv: string[]): ParseResult {
   let values: Record<string, unknown>;
   try {
     const keys = Object.keys(flagShape);
-    const options = Object.fromEntries(keys.map((k) => [k, { type: k === 'leader-elect' ? 'boolean' : 'string' } as const]));
+    const options = Object.fromEntries(keys.map((k) => [k, { type: BOOLEAN_FLAGS.has(k) ? 'boolean' : 'string' } as const]));
     values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
   } catch (err) {
     return { ok: false, help: false, message: (err as Error).message };

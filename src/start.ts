@@ -10,6 +10,8 @@ import { createLogger } from './log.ts';
 import { healthRoutes } from './server/health.ts';
 import { boundPort, serve } from './server/http.ts';
 import { Metrics } from './server/metrics.ts';
+import { MetricsAuth } from './server/metrics-auth.ts';
+import { servingCertificate } from './server/serving-cert.ts';
 
 async function main(): Promise<number> {
   const parsed = parseFlags(process.argv.slice(2));
@@ -33,9 +35,13 @@ async function main(): Promise<number> {
   // answer meanwhile.
   const running: { operator?: Operator } = {};
 
+  // --metrics-secure: HTTPS, and only callers the API server authenticates and authorizes.
+  const metricsSecurity = flags['metrics-secure'] && flags['metrics-bind-address'] !== '0'
+    ? { tls: await servingCertificate(flags['metrics-cert-dir'], log), guard: new MetricsAuth(client, { log }).guard }
+    : {};
   const metricsServer = await serve(flags['metrics-bind-address'], {
     '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
-  });
+  }, metricsSecurity);
   const healthServer = await serve(flags['health-probe-bind-address'], healthRoutes(
     {
       synced: () => running.operator?.hasSynced ?? false,
@@ -93,6 +99,7 @@ async function main(): Promise<number> {
   const operator = new Operator(client, log, {
     credentialsNamespace: flags.credentialsNamespace,
     digest,
+    allowedSecretNames: flags['allowed-secret-names'],
     concurrency: flags.concurrency,
     maxConcurrentWrites: flags['max-concurrent-writes'],
     resyncPeriodMs: flags['resync-period'],

@@ -14,6 +14,12 @@ export const HASH_ANNOTATION = 'regcred.dev/credential-hash';
  */
 export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 /** `regcred.dev/ignore=true` on a Namespace or ServiceAccount opts it out of every RegistryCredential. */
+/**
+ * On a Secret we manage under deletionPolicy Retain: the UID of the RegistryCredential that holds
+ * it. Under Delete the controller ownerReference says the same; under Retain an ownerReference
+ * would let the garbage collector take a Secret the policy keeps.
+ */
+export const OWNER_UID_ANNOTATION = 'regcred.dev/owner-uid';
 export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
 /**

@@ -177,7 +177,7 @@ export const registryCredentialSpecSchema = z.object({
     },
   ])
     .optional()
-    .describe('Name of the Secret in every target namespace; defaults to metadata.name.'),
+    .describe("Name of the Secret in every target namespace; defaults to metadata.name. Must be one of the operator's allowed Secret names (--allowed-secret-names, default regcred), or the credential reports SecretNameNotAllowed."),
   namespaces: namespaceSelectionSchema.optional().describe('Which namespaces receive the Secret; a namespace must pass every part given.'),
   serviceAccounts: serviceAccountSelectionSchema.optional().describe('Which ServiceAccounts list the Secret in imagePullSecrets.'),
   deletionPolicy: z

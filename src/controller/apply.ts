@@ -5,7 +5,13 @@ import PQueue from 'p-queue';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeError, RESOURCES, type KubeClient } from '../kube/client.ts';
 import type { Secret, ServiceAccount } from '../kube/objects.ts';
-import { conflictMessage, heldBy, mergedOwnerReferences, needsReplacement, ours, ourEntries, secretDiffers, type Action, type Plan } from './desired.ts';
+import { conflictMessage, heldBy, mergedOwnerReferences, needsReplacement, ours, ourEntries, ownedBy, ownerUid, secretDiffers, type Action, type Plan } from './desired.ts';
+
+/** The credential a plan is carried out for. */
+export interface Owner {
+  name: string;
+  uid: string;
+}
 
 export interface ApplyCaches {
   serviceAccount(namespace: string, name: string): ServiceAccount | undefined;
@@ -43,7 +49,7 @@ export class Applier {
     this.maxConcurrentWrites = maxConcurrentWrites;
   }
 
-  async apply(plan: Plan, credential: string): Promise<ApplyResult> {
+  async apply(plan: Plan, credential: Owner): Promise<ApplyResult> {
     const result: ApplyResult = { writes: 0, failures: [], entriesAdded: new Set() };
     const failedNamespaces = new Set<string>();
     let throttled = false;
@@ -97,7 +103,7 @@ export class Applier {
     return result;
   }
 
-  private async execute(action: Action, credential: string): Promise<{ writes: number; present?: boolean }> {
+  private async execute(action: Action, credential: Owner): Promise<{ writes: number; present?: boolean }> {
     switch (action.kind) {
       case 'createSecret':
         return { writes: await this.createSecret(action.secret, credential) };
@@ -118,7 +124,7 @@ export class Applier {
     }
   }
 
-  private async createSecret(secret: Secret, credential: string): Promise<number> {
+  private async createSecret(secret: Secret, credential: Owner): Promise<number> {
     const ns = secret.metadata.namespace!;
     try {
       const created = await this.client.create<Secret>(RESOURCES.secrets, ns, secret);
@@ -128,7 +134,7 @@ export class Applier {
       if (!isAlreadyExists(err)) throw err;
       // The cache had not seen it yet. Ours: bring it up to date. Anyone else's: never touch it.
       const existing = await this.client.get<Secret>(RESOURCES.secrets, ns, secret.metadata.name);
-      if (heldBy(existing) !== credential) throw new ConflictError(conflictMessage(ns, secret.metadata.name, heldBy(existing)));
+      if (!ownedBy(existing, credential)) throw new ConflictError(conflictError(ns, secret.metadata.name, existing, credential));
       this.caches.recordSecret(existing);
       return secretDiffers(existing, secret) ? this.updateSecret(secret, existing, credential) : 0;
     }
@@ -139,14 +145,15 @@ export class Applier {
    * holder (whose labels `observed` carries), labels, ownerReference and data change together, so
    * the namespace is never without it.
    */
-  private async updateSecret(desired: Secret, observed: Secret, credential: string): Promise<number> {
+  private async updateSecret(desired: Secret, observed: Secret, credential: Owner): Promise<number> {
     const ns = desired.metadata.namespace!;
     const name = desired.metadata.name;
-    const mayHold = new Set([credential, heldBy(observed)]);
+    // Ours, or the former holder's the plan takes over (judged valid when the plan was made).
+    const former = { name: heldBy(observed) ?? '', uid: ownerUid(observed) ?? '' };
     let current: Secret | undefined = observed;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!current) return this.createSecret(desired, credential);
-      if (!ours(current) || !mayHold.has(heldBy(current))) throw new ConflictError(conflictMessage(ns, name, heldBy(current)));
+      if (!ownedBy(current, credential) && !ownedBy(current, former)) throw new ConflictError(conflictError(ns, name, current, credential));
       if (needsReplacement(current, desired)) {
         await this.deleteSecret(current);
         return 1 + (await this.createSecret(desired, credential));
@@ -284,6 +291,13 @@ export function withoutEntry(sa: ServiceAccount, secretName: string): EntryEdit 
 }
 
 export class ConflictError extends Error {}
+
+/** Why a Secret found in place is not ours to write. */
+function conflictError(namespace: string, name: string, found: Secret, credential: Owner): string {
+  const holder = heldBy(found);
+  if (holder && holder !== credential.name) return conflictMessage(namespace, name, holder);
+  return conflictMessage(namespace, name, undefined, ours(found));
+}
 
 function isSecretWrite(a: Action): boolean {
   return a.kind === 'createSecret' || a.kind === 'updateSecret';

@@ -2,16 +2,16 @@
 // makes are recorded here at once (record*/forget*): the next reconcile sees them before the watch
 // does, and the watch event they cause carries no news, so it wakes nobody.
 import type { Logger } from 'pino';
-import { CREDENTIAL_LABEL, MANAGED_SELECTOR, SA_ENTRIES_ANNOTATION, UNMANAGED_SELECTOR } from '../api/labels.ts';
+import { CREDENTIAL_LABEL, SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { resolveSpec, type RegistryCredential, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
-import { NamedSecrets } from '../kube/named-secrets.ts';
+import { SecretsByName } from '../kube/named-secrets.ts';
 import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { ApplyCaches } from './apply.ts';
 import type { Digest } from './digest.ts';
-import { ourEntries } from './desired.ts';
-import { leanCredential, leanManagedSecret, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from './lean.ts';
+import { ourEntries, ours, ownedBy, validHolder } from './desired.ts';
+import { leanCredential, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from './lean.ts';
 
 type Resolved = ReturnType<typeof resolveSpec>;
 
@@ -53,81 +53,78 @@ export function secretNameOf(rc: RegistryCredential, specs: SpecCache): string {
 export interface CacheOptions {
   credentialsNamespace: string;
   syncTimeoutMs: number;
-  /** What the managed cache keeps of a Secret's data. */
+  /** What the target cache keeps of the data of a Secret of ours. */
   digest: Digest;
+  /** The only Secret names RegistryCredentials may render to: the only ones watched. */
+  allowedSecretNames: string[];
 }
 
 export class Caches implements ApplyCaches {
   readonly credentials: Informer<RegistryCredential>;
   readonly namespaces: Informer<Namespace>;
   readonly serviceAccounts: Informer<ServiceAccount>;
-  /** Every Secret of the credentials namespace. */
+  /** Every Secret of the credentials namespace; the data of sources only. */
   readonly sourceSecrets: Informer<Secret>;
-  /** Only Secrets carrying our managed-by label, cluster-wide. */
-  readonly managedSecrets: Informer<Secret>;
-  /** Secrets of each name a RegistryCredential renders to, whoever manages them. */
-  readonly namedSecrets: NamedSecrets;
+  /**
+   * Every Secret of an allowed name, cluster-wide, whoever made it: ours as metadata and the digest
+   * of their data, anyone else's as metadata alone.
+   */
+  readonly targetSecrets: SecretsByName;
   readonly specs = new SpecCache();
   private readonly syncTimeoutMs: number;
 
-  constructor(client: KubeClient, log: Logger, options: CacheOptions, onNamedSecret: (name: string, namespace: string) => void) {
+  constructor(client: KubeClient, log: Logger, options: CacheOptions) {
     this.syncTimeoutMs = options.syncTimeoutMs;
     this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log, { transform: leanCredential });
     this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log, { transform: leanNamespace });
     this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log, { transform: leanServiceAccount });
     this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace, transform: leanSourceSecret });
-    this.managedSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { labelSelector: MANAGED_SELECTOR, transform: leanManagedSecret(options.digest) });
-    this.namedSecrets = new NamedSecrets(client, log, onNamedSecret, {
-      syncTimeoutMs: options.syncTimeoutMs,
-      // Ours come from the managed cache: the server leaves them out of these watches, so every write
-      // of ours is delivered (and parsed) once, not twice.
-      informer: { metadataOnly: true, labelSelector: UNMANAGED_SELECTOR, transform: leanNamedSecret },
-    });
-  }
-
-  /** The informers every replica runs from the start. */
-  fixed(): Informer<never>[] {
-    return [this.credentials, this.namespaces, this.serviceAccounts, this.sourceSecrets, this.managedSecrets] as unknown as Informer<never>[];
+    this.targetSecrets = new SecretsByName(client, log, options.allowedSecretNames, { transform: leanTargetSecret(options.digest) });
   }
 
   all(): Informer<never>[] {
-    return [...this.fixed(), ...(this.namedSecrets.all() as unknown as Informer<never>[])];
+    return [this.credentials, this.namespaces, this.serviceAccounts, this.sourceSecrets, ...this.targetSecrets.all()] as unknown as Informer<never>[];
   }
 
   async start(): Promise<void> {
-    const informers = this.fixed();
+    const informers = this.all();
     for (const i of informers) i.start();
     await Promise.all(informers.map((i) => i.waitForSync(this.syncTimeoutMs)));
   }
 
   stop(): void {
-    for (const i of this.fixed()) i.stop();
-    this.namedSecrets.stop();
+    for (const i of this.all()) i.stop();
   }
 
-  /** Starts watching Secrets of this name if needed; bounded by the cache-sync timeout. */
-  async watchSecretName(name: string): Promise<void> {
-    await this.namedSecrets.ensure(name);
+  /** Whether RegistryCredentials may render to a Secret of this name. */
+  secretNameAllowed(name: string): boolean {
+    return this.targetSecrets.has(name);
   }
 
-  /** Stops the per-name watches no RegistryCredential needs any more. */
-  retainSecretNames(): void {
-    this.namedSecrets.retain(new Set(this.credentials.list().map((rc) => secretNameOf(rc, this.specs))));
-  }
-
-  /** The Secret of that name in the namespace, whoever manages it: ours from the managed cache. */
+  /** The Secret of that name in the namespace, whoever manages it. */
   secretNamed(namespace: string, name: string): Secret | undefined {
-    return this.managedSecrets.get(namespace, name) ?? this.namedSecrets.get(namespace, name);
+    return this.targetSecrets.get(namespace, name);
   }
 
-  /** Secrets held by the credential, cluster-wide or in the given namespaces only. */
-  managedSecretsOf(credential: string, only?: Set<string>): Secret[] {
-    const candidates = only ? [...only].flatMap((ns) => this.managedSecrets.inNamespace(ns)) : this.managedSecrets.list();
-    return candidates.filter((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
+  /** The UID of the RegistryCredential of that name, when it exists. */
+  credentialUid(name: string): string | undefined {
+    return this.credentials.get(undefined, name)?.metadata.uid;
   }
 
+  /** Secrets the credential owns, cluster-wide or in the given namespaces only. */
+  managedSecretsOf(credential: { name: string; uid: string }, only?: Set<string>): Secret[] {
+    const candidates = only ? [...only].flatMap((ns) => this.targetSecrets.inNamespace(ns)) : this.targetSecrets.list();
+    return candidates.filter((s) => ownedBy(s, credential));
+  }
+
+  /** How many Secrets an existing RegistryCredential owns: for metrics. */
+  get managedSecretCount(): number {
+    return this.targetSecrets.list().filter((s) => validHolder(s, (n) => this.credentialUid(n)) !== undefined).length;
+  }
+
+  /** Whether a Secret whose labels name the credential is in the namespace; wakes it for events there. */
   managesIn(namespace: string, credential: string): boolean {
-    return this.managedSecrets.inNamespace(namespace).some((s) => s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
+    return this.targetSecrets.inNamespace(namespace).some((s) => ours(s) && s.metadata.labels?.[CREDENTIAL_LABEL] === credential);
   }
 
   /** ServiceAccounts whose annotation says we added an entry named secretName. */
@@ -141,13 +138,11 @@ export class Caches implements ApplyCaches {
   }
 
   recordSecret(secret: Secret): void {
-    this.managedSecrets.observe(secret);
-    this.namedSecrets.observe(secret);
+    this.targetSecrets.observe(secret);
   }
 
   forgetSecret(namespace: string, name: string): void {
-    this.managedSecrets.forget(namespace, name);
-    this.namedSecrets.forget(namespace, name);
+    this.targetSecrets.forget(namespace, name);
   }
 
   recordServiceAccount(sa: ServiceAccount): void {

@@ -6,6 +6,7 @@ import {
   HASH_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  OWNER_UID_ANNOTATION,
   SA_ENTRIES_ANNOTATION,
 } from '../api/labels.ts';
 import { API_VERSION, GROUP, KIND, type OwnerReference, type ResolvedSpec } from '../api/schema.ts';
@@ -28,9 +29,34 @@ export function ours(secret: Secret): boolean {
   return secret.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 }
 
-/** The RegistryCredential a Secret of ours belongs to; undefined for anyone else's Secret. */
+/** The RegistryCredential our labels on a Secret name; a claim that ownedBy() checks. */
 export function heldBy(secret: Secret): string | undefined {
   return ours(secret) ? secret.metadata.labels?.[CREDENTIAL_LABEL] : undefined;
+}
+
+/**
+ * The UID of the RegistryCredential a Secret names as its owner: that of our controller
+ * ownerReference, else (Retain) that of our owner annotation.
+ */
+export function ownerUid(secret: Secret): string | undefined {
+  const ref = secret.metadata.ownerReferences?.find((r) => r.controller === true && isOurOwnerRef(r));
+  return ref?.uid ?? secret.metadata.annotations?.[OWNER_UID_ANNOTATION];
+}
+
+/**
+ * Whether the Secret is that RegistryCredential's: our labels name it and the owner mark carries
+ * its UID. Labels alone anyone can copy; a Secret with our labels but not this is never updated,
+ * deleted or counted.
+ */
+export function ownedBy(secret: Secret, credential: { name: string; uid: string }): boolean {
+  return heldBy(secret) === credential.name && !!credential.uid && ownerUid(secret) === credential.uid;
+}
+
+/** The credential that validly holds a Secret, given the UIDs of the credentials that exist. */
+export function validHolder(secret: Secret, uidOf: (credential: string) => string | undefined): string | undefined {
+  const name = heldBy(secret);
+  const uid = name === undefined ? undefined : uidOf(name);
+  return name !== undefined && uid !== undefined && ownedBy(secret, { name, uid }) ? name : undefined;
 }
 
 /** The older RegistryCredential (creation time, then name) sorts first. */
@@ -52,22 +78,27 @@ export type Arbitration =
  * working Secret never moves because a rival appeared or came back; a namespace nobody holds goes
  * to the oldest contender. A Secret of that name that is not ours blocks every contender.
  */
-export function arbitrate(existing: Secret | undefined, contenders: CredentialView[]): Arbitration | undefined {
-  if (existing && !ours(existing)) {
-    return { foreign: 'something other than regcred-operator' };
+export function arbitrate(existing: Secret | undefined, contenders: CredentialView[], uidOf: (credential: string) => string | undefined): Arbitration | undefined {
+  const current = existing ? validHolder(existing, uidOf) : undefined;
+  if (existing && !current) {
+    return { foreign: ours(existing) ? 'unowned' : 'something other than regcred-operator' };
   }
   if (contenders.length === 0) return undefined;
-  const current = existing ? heldBy(existing) : undefined;
   const sorted = [...contenders].sort(olderFirst);
   const holder = sorted.find((c) => c.name === current) ?? sorted[0]!;
   return { holder: holder.name, contenders: sorted.map((c) => c.name).filter((n) => n !== holder.name) };
 }
 
-/** Why a namespace's Secret is not this credential's to write: someone else's, or a rival's. */
-export function conflictMessage(namespace: string, secretName: string, holder?: string): string {
-  return holder
-    ? `Secret ${namespace}/${secretName} is held by RegistryCredential ${holder}, which also selects this namespace`
-    : `Secret ${namespace}/${secretName} already exists and is not managed by regcred-operator; it is left untouched`;
+/**
+ * Why a namespace's Secret is not this credential's to write: a rival's, someone else's, or one
+ * with our labels that no existing RegistryCredential owns (a copy, or one a Retain policy left).
+ */
+export function conflictMessage(namespace: string, secretName: string, holder?: string, unowned = false): string {
+  if (holder) return `Secret ${namespace}/${secretName} is held by RegistryCredential ${holder}, which also selects this namespace`;
+  if (unowned) {
+    return `Secret ${namespace}/${secretName} carries regcred-operator's labels but no owner reference to an existing RegistryCredential; it is left untouched`;
+  }
+  return `Secret ${namespace}/${secretName} already exists and is not managed by regcred-operator; it is left untouched`;
 }
 
 export interface NamespaceInputs {
@@ -78,6 +109,8 @@ export interface NamespaceInputs {
   serviceAccountsIn(namespace: string): ServiceAccount[];
   /** The Secret named spec.secretName in the namespace, whoever manages it. */
   existingSecret(namespace: string): Secret | undefined;
+  /** The UID of an existing RegistryCredential of that name (being deleted or not). */
+  credentialUid(name: string): string | undefined;
 }
 
 export interface NamespaceTarget {
@@ -100,7 +133,7 @@ export function ownerReference(credential: Pick<CredentialView, 'name' | 'uid'>)
  * Under Delete the Secret is owned by its RegistryCredential, so garbage collection backs up our
  * own cleanup. Under Retain it carries no ownerReference: the policy says it outlives the
  * credential, and a garbage collector (foreground deletion, CRD removal, an absent operator) must
- * never be able to take it.
+ * never be able to take it; the owner annotation names the credential's UID instead.
  */
 export function desiredSecret(credential: CredentialView, namespace: string, rendered: RenderedConfig): Secret {
   return {
@@ -108,7 +141,10 @@ export function desiredSecret(credential: CredentialView, namespace: string, ren
       name: credential.spec.secretName,
       namespace,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: credential.name },
-      annotations: { [HASH_ANNOTATION]: rendered.hash },
+      annotations: {
+        [HASH_ANNOTATION]: rendered.hash,
+        ...(credential.spec.deletionPolicy === 'Retain' ? { [OWNER_UID_ANNOTATION]: credential.uid } : {}),
+      },
       ownerReferences: credential.spec.deletionPolicy === 'Delete' ? [ownerReference(credential)] : [],
     },
     type: DOCKERCONFIGJSON,
@@ -124,8 +160,8 @@ export function desiredInNamespace(inputs: NamespaceInputs, ns: Namespace): Name
   const secretName = credential.spec.secretName;
   const existing = inputs.existingSecret(name);
   const contenders = [credential, ...inputs.rivals.filter((r) => namespaceSelected(r.spec, ns))];
-  const decision = arbitrate(existing, contenders)!;
-  if ('foreign' in decision) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName) };
+  const decision = arbitrate(existing, contenders, inputs.credentialUid)!;
+  if ('foreign' in decision) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName, undefined, decision.foreign === 'unowned') };
   if (decision.holder !== credential.name) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName, decision.holder) };
   const serviceAccounts = inputs.serviceAccountsIn(name)
     .filter((sa) => serviceAccountSelected(credential.spec, sa))
@@ -196,7 +232,7 @@ export type Action =
   | { kind: 'removeEntry'; namespace: string; serviceAccount: string; secretName: string };
 
 export interface Observed {
-  /** Secrets labelled as this RegistryCredential's. */
+  /** Secrets this RegistryCredential owns: our labels name it and the owner mark carries its UID. */
   managedSecrets: Secret[];
   serviceAccountsIn(namespace: string): ServiceAccount[];
   /** Every ServiceAccount whose annotation says we added an entry named secretName. */

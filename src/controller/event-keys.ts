@@ -94,15 +94,15 @@ export function keysForSourceSecret(c: Lookups, secret: Secret): Set<string> {
   }));
 }
 
-export function keysForManagedSecret(c: Lookups, secret: Secret, old: Secret | undefined): Set<string> {
+/**
+ * A Secret of a name we may write changed: the credentials its labels name (before and after) and
+ * every credential rendering to that name, in that namespace alone.
+ */
+export function keysForTargetSecret(c: Lookups, secret: Secret, old: Secret | undefined): Set<string> {
   const holders = [secret, old].flatMap((s) => (s ? [heldBy(s)].filter((n): n is string => !!n) : []));
   return inNamespace(withRivals(c, holders, [secret.metadata.name]), secret.metadata.namespace!);
 }
 
-/** A Secret of a name some credential renders to, whoever manages it, changed in a namespace. */
-export function keysForSecretName(c: Lookups, secretName: string, namespace: string): Set<string> {
-  return inNamespace(withRivals(c, [], [secretName]), namespace);
-}
 
 /** Connects every cache's events to the queue. */
 export function wireEventKeys(c: Caches, enqueue: (key: string) => void): void {
@@ -113,10 +113,9 @@ export function wireEventKeys(c: Caches, enqueue: (key: string) => void): void {
     if (deleted) c.specs.forget(rc);
     if (!deleted && !credentialChanged(rc, old)) return;
     add(keysForCredential(c, rc, old));
-    c.retainSecretNames();
   });
   c.namespaces.on((ns, old) => add(keysForNamespace(c, ns, old)));
   c.serviceAccounts.on((sa, old) => add(keysForServiceAccount(c, sa, old)));
   c.sourceSecrets.on((secret) => add(keysForSourceSecret(c, secret)));
-  c.managedSecrets.on((secret, old) => add(keysForManagedSecret(c, secret, old)));
+  c.targetSecrets.on((secret, old) => add(keysForTargetSecret(c, secret, old)));
 }

@@ -72,17 +72,17 @@ export function dataHash(data: Record<string, string> | undefined, digest: Diges
   return digest.of(Buffer.from(data![DOCKERCONFIGJSON_KEY]!, 'base64'));
 }
 
-/** A Secret we manage: metadata, type, immutability and the digest of its data. */
-export const leanManagedSecret = (digest: Digest) => (s: Secret): Secret => ({
-  metadata: leanMetadata(s.metadata),
-  ...(s.type !== undefined ? { type: s.type } : {}),
-  ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
-  dataHash: s.dataHash ?? dataHash(s.data, digest),
-});
-
 /**
- * A Secret of a watched name: metadata only, and ours not at all — the managed cache holds those,
- * so no object is kept twice.
+ * A Secret of a name we may write: ours (by label) as metadata, type, immutability and the digest
+ * of its data; anyone else's as metadata alone. No data is kept, so no number of Secrets a tenant
+ * makes grows the cache by their data.
  */
-export const leanNamedSecret = (s: Secret): Secret | undefined =>
-  s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? undefined : { metadata: leanMetadata(s.metadata) };
+export const leanTargetSecret = (digest: Digest) => (s: Secret): Secret =>
+  s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+    ? {
+        metadata: leanMetadata(s.metadata),
+        ...(s.type !== undefined ? { type: s.type } : {}),
+        ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
+        dataHash: s.dataHash ?? dataHash(s.data, digest),
+      }
+    : { metadata: leanMetadata(s.metadata), ...(s.type !== undefined ? { type: s.type } : {}) };

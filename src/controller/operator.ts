@@ -8,7 +8,7 @@ import { WorkQueue, type WorkResult } from '../queue/workqueue.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { Caches } from './caches.ts';
 import type { Digest } from './digest.ts';
-import { keysForSecretName, parseWorkKey, wireEventKeys } from './event-keys.ts';
+import { parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
 import { PendingWork } from './work.ts';
@@ -17,6 +17,8 @@ export interface OperatorOptions {
   credentialsNamespace: string;
   /** The installation's digest (loadDigest), the same in every replica. */
   digest: Digest;
+  /** The only Secret names RegistryCredentials may render to (--allowed-secret-names). */
+  allowedSecretNames: string[];
   concurrency: number;
   maxConcurrentWrites: number;
   /** Every credential is reconciled again after about this long, events or not (0: never). */
@@ -73,14 +75,13 @@ export class Operator {
       credentialsNamespace: options.credentialsNamespace,
       syncTimeoutMs: options.cacheSyncTimeoutMs ?? 120_000,
       digest: options.digest,
-    }, (name, namespace) => {
-      for (const key of keysForSecretName(this.caches, name, namespace)) enqueue(key);
+      allowedSecretNames: options.allowedSecretNames,
     });
     wireEventKeys(this.caches, enqueue);
     this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, options);
     metrics?.bind({
       queueDepth: () => this.queue.depth,
-      managedSecrets: () => this.caches.managedSecrets.size,
+      managedSecrets: () => this.caches.managedSecretCount,
       serviceAccountEntries: () => this.caches.serviceAccounts.list().filter((sa) => sa.metadata.annotations?.[SA_ENTRIES_ANNOTATION]).length,
       informers: () => this.informers(),
     });
@@ -98,7 +99,7 @@ export class Operator {
   async startCaches(): Promise<void> {
     await this.caches.start();
     this.synced = true;
-    this.log.info({ informers: this.caches.fixed().map((i) => i.name) }, 'caches synced');
+    this.log.info({ informers: this.caches.all().map((i) => i.name) }, 'caches synced');
   }
 
   /** Starts reconciling: every RegistryCredential once, then whatever events bring. */

@@ -87,7 +87,14 @@ export class Reconciler {
       return this.finish(rc, { kind: 'invalidSpec', message: resolved.message }, 'invalid', writes);
     }
     const spec = resolved.spec;
-    await this.caches.watchSecretName(spec.secretName);
+    if (!this.caches.secretNameAllowed(spec.secretName)) {
+      this.outcomes.forget(name);
+      const allowed = this.caches.targetSecrets.names.join(', ');
+      return this.finish(rc, {
+        kind: 'secretNameNotAllowed',
+        message: `secretName "${spec.secretName}" is not one the operator may write (allowed: ${allowed}); ask the operator's administrator to add it to --allowed-secret-names`,
+      }, 'invalid', writes);
+    }
 
     const sources = resolveEntries(spec.registries, this.sourceInputs(name));
     if (!sources.ok) {
@@ -109,9 +116,10 @@ export class Reconciler {
       rivals,
       serviceAccountsIn: (ns) => this.caches.serviceAccounts.inNamespace(ns),
       existingSecret: (ns) => this.caches.secretNamed(ns, spec.secretName),
+      credentialUid: (n) => this.caches.credentialUid(n),
     }, namespaces);
-    const actions = plan(targets, this.observed(name, rivals, only), spec.secretName, spec.deletionPolicy);
-    const applied = await this.applier.apply(actions, name);
+    const actions = plan(targets, this.observed(credential, rivals, only), spec.secretName, spec.deletionPolicy);
+    const applied = await this.applier.apply(actions, credential);
     writes += applied.writes;
 
     const outcomes = namespaceOutcomes(targets, actions, applied, this.caches, spec.secretName);
@@ -174,18 +182,16 @@ export class Reconciler {
     const raw = rc.spec as { deletionPolicy?: unknown; secretName?: unknown } | undefined;
     const policy = resolved.ok ? resolved.spec.deletionPolicy : raw?.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
     const secretName = resolved.ok ? resolved.spec.secretName : typeof raw?.secretName === 'string' ? raw.secretName : name;
+    const self = { name, uid: rc.metadata.uid ?? '' };
     let actions: Plan;
     if (policy === 'Delete') {
-      // A Secret of that name someone else owns keeps the entry that serves it: it must be seen,
-      // also when this process never reconciled the credential before it was deleted.
-      if (resolved.ok) await this.caches.watchSecretName(secretName);
-      actions = plan([], this.observed(name, this.rivals(name, secretName)), secretName, 'Delete');
+      actions = plan([], this.observed(self, this.rivals(name, secretName)), secretName, 'Delete');
     } else {
-      const uid = rc.metadata.uid ?? '';
-      const owned = this.caches.managedSecretsOf(name).filter((s) => (s.metadata.ownerReferences ?? []).some((r) => r.uid === uid));
-      actions = { removals: [], writes: owned.map((s) => ({ kind: 'releaseSecret' as const, namespace: s.metadata.namespace!, observed: s, ownerUid: uid })), deletions: [], handovers: [] };
+      // Secrets switched from Delete may still carry the ownerReference.
+      const owned = this.caches.managedSecretsOf(self).filter((s) => (s.metadata.ownerReferences ?? []).some((r) => r.uid === self.uid));
+      actions = { removals: [], writes: owned.map((s) => ({ kind: 'releaseSecret' as const, namespace: s.metadata.namespace!, observed: s, ownerUid: self.uid })), deletions: [], handovers: [] };
     }
-    const applied = await this.applier.apply(actions, name);
+    const applied = await this.applier.apply(actions, self);
     if (applied.failures.length) {
       throw new RetryableFailure(`cleanup failed in ${new Set(applied.failures.map((f) => f.namespace)).size} namespaces; first: ${applied.failures[0]!.message}`, applied.retryAfterSeconds);
     }
@@ -212,10 +218,10 @@ export class Reconciler {
   }
 
   /** What exists, across the cluster or, given `only`, in those namespaces alone. */
-  private observed(name: string, rivals: CredentialView[], only?: Set<string>): Observed {
+  private observed(credential: { name: string; uid: string }, rivals: CredentialView[], only?: Set<string>): Observed {
     const c = this.caches;
     return {
-      managedSecrets: c.managedSecretsOf(name, only),
+      managedSecrets: c.managedSecretsOf(credential, only),
       serviceAccountsIn: (ns) => c.serviceAccounts.inNamespace(ns),
       annotatedServiceAccounts: (secretName) => c.annotatedServiceAccounts(secretName, only),
       namespace: (ns) => c.namespaces.get(undefined, ns),

@@ -8,6 +8,7 @@ import type { SourceFailureReason } from './sources.ts';
 
 export type Outcome =
   | { kind: 'invalidSpec'; message: string }
+  | { kind: 'secretNameNotAllowed'; message: string }
   | { kind: 'sourceFailure'; reason: SourceFailureReason; message: string }
   | {
       kind: 'applied';
@@ -34,6 +35,8 @@ function readyCondition(outcome: Outcome, generation: number, now: string): Cond
   switch (outcome.kind) {
     case 'invalidSpec':
       return { ...base, status: 'False', reason: 'InvalidSpec', message: outcome.message };
+    case 'secretNameNotAllowed':
+      return { ...base, status: 'False', reason: 'SecretNameNotAllowed', message: `${outcome.message}; nothing is written` };
     case 'sourceFailure':
       return { ...base, status: 'False', reason: outcome.reason, message: `${outcome.message}; Secrets already in place are left as they are` };
     case 'applied': {
@@ -105,7 +108,13 @@ export function statusChanged(prev: RegistryCredentialStatus | undefined, next: 
   return canonicalJson(strip(prev)) !== canonicalJson(strip(next));
 }
 
-const INPUT_PROBLEMS = new Set<string>(['InvalidSpec', 'SourceNotFound', 'InvalidSource', 'SourceNotAllowed'] satisfies Array<'InvalidSpec' | SourceFailureReason>);
+const INPUT_PROBLEMS = new Set<string>([
+  'InvalidSpec',
+  'SecretNameNotAllowed',
+  'SourceNotFound',
+  'InvalidSource',
+  'SourceNotAllowed',
+] satisfies Array<'InvalidSpec' | 'SecretNameNotAllowed' | SourceFailureReason>);
 
 /**
  * Events worth recording for the change from `prev` to `next`: a transition of Ready (its status or

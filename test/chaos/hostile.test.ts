@@ -18,7 +18,7 @@ import { converge, type Expectation } from '../support/invariants.ts';
 
 const BATCH = 100;
 /** Reasons a person can act on; anything else is not "clear". */
-const REASONS = new Set(['Synced', 'PartiallySynced', 'InvalidSpec', 'SourceNotFound', 'InvalidSource', 'SourceNotAllowed']);
+const REASONS = new Set(['Synced', 'PartiallySynced', 'InvalidSpec', 'SecretNameNotAllowed', 'SourceNotFound', 'InvalidSource', 'SourceNotAllowed']);
 const SOURCE_REASONS = ['SourceNotFound', 'InvalidSource', 'SourceNotAllowed'];
 /**
  * No hot loop: once a batch's last object is written, no key (live or deleted) is reconciled more

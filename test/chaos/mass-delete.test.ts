@@ -17,7 +17,9 @@ let nss: string[];
 
 beforeAll(async () => {
   env = await ChaosEnv.start('mass-delete', 'md');
-  await env.s.setup();
+  // One Secret name per credential: m0…, c0… and after.
+  const names = [...Array.from({ length: CHAOS.mass }, (_, i) => `m${i}`), ...Array.from({ length: Math.max(2, Math.ceil(CHAOS.mass / 3)) }, (_, i) => `c${i}`), 'after'];
+  await env.s.setup(['--allowed-secret-names', names.join(',')]);
   password = env.s.password(USER);
   await env.s.sourceSecret('pw', { password });
   nss = await env.namespaces(Array.from({ length: 20 }, (_, i) => `n${i}`));

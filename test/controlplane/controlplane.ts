@@ -116,6 +116,9 @@ export class ControlPlane {
         `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
         `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
         '--unsafe-no-fsync=true',
+        // 8 GiB instead of the default 2 GiB: test/chaos/tenant-secrets.test.ts stores 10,000 Secrets
+        // of 100 KiB (about 1 GB, more before compaction). Only a ceiling: the file grows as used.
+        '--quota-backend-bytes=8589934592',
         '--log-level=warn',
       ];
       let etcd = run('etcd', etcdArgs);

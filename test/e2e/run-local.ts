@@ -1,5 +1,5 @@
 // make e2e: the end-to-end suite on the local control plane, with the operator running as it does
-// in a cluster: config/rbac applied, its ServiceAccount's token, leader election, namespace
+// in a cluster: config/rbac and config/policy applied, its ServiceAccount's token, leader election, namespace
 // regcred-system. The same suite runs against kind in make kind-e2e.
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ try {
   kubectl('wait', '--for=condition=Established', 'crd/registrycredentials.regcred.dev', '--timeout=60s');
   kubectl('create', 'namespace', 'regcred-system');
   kubectl('apply', '--server-side', '-k', 'config/rbac');
+  kubectl('apply', '--server-side', '-k', 'config/policy');
   const client = KubeClient.load(cp.kubeconfigPath);
   const operatorKubeconfig = await writeServiceAccountKubeconfig(client, cp.kubeconfigPath, 'regcred-system', 'regcred-operator', join(cp.dir, 'operator.kubeconfig'));
 

@@ -107,6 +107,10 @@ describe('config/default on the API server', () => {
       'RoleBinding/regcred-operator-leader-election',
       'Role/regcred-operator-events',
       'RoleBinding/regcred-operator-events',
+      'Role/regcred-operator-sources',
+      'RoleBinding/regcred-operator-sources',
+      'ValidatingAdmissionPolicy/regcred-operator-writes',
+      'ValidatingAdmissionPolicyBinding/regcred-operator-writes',
       `CustomResourceDefinition/${CRD}`,
     ]));
     const deployment = JSON.parse(kubectl('get', 'deployment/regcred-operator', '-n', NAMESPACE, '-o', 'json')) as {
@@ -126,12 +130,17 @@ describe('config/default on the API server', () => {
       ['patch', 'registrycredentials.regcred.dev', '--subresource=status'],
       ...['list', 'watch'].map((v) => [v, 'namespaces']),
       ...['get', 'list', 'watch', 'patch'].map((v) => [v, 'serviceaccounts', '-n', 'default']),
-      ...['list', 'watch'].map((v) => [v, 'secrets', '--all-namespaces']),
-      ...['get', 'create', 'update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', 'default']),
-      // The digest key Secret, read and (on the first start) created in the operator's namespace.
-      ...['get', 'create'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
+      // Secrets of the allowed name anywhere (the admission policy narrows create to them).
+      ...['list', 'watch'].map((v) => [v, 'secrets/regcred', '--all-namespaces']),
+      ...['get', 'update', 'patch', 'delete'].map((v) => [v, 'secrets/regcred', '-n', 'default']),
+      ['create', 'secrets', '-n', 'default'],
+      // Sources and the digest key Secret, read (and the key created once) in the credentials namespace.
+      ...['get', 'list', 'watch', 'create'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
       ['create', 'events.events.k8s.io', '-n', 'default'],
       ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
+      // --metrics-secure: who a scraper's token belongs to, and whether it may read /metrics.
+      ['create', 'tokenreviews.authentication.k8s.io'],
+      ['create', 'subjectaccessreviews.authorization.k8s.io'],
     ];
     const denied: string[][] = [
       ['get', 'registrycredentials.regcred.dev'],
@@ -146,6 +155,10 @@ describe('config/default on the API server', () => {
       ['update', 'serviceaccounts', '-n', 'default'],
       ['delete', 'serviceaccounts', '-n', 'default'],
       ['deletecollection', 'secrets', '-n', 'default'],
+      ...['list', 'watch'].map((v) => [v, 'secrets', '--all-namespaces']),
+      ...['get', 'list', 'watch', 'update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', 'default']),
+      ...['get', 'update', 'delete'].map((v) => [v, 'secrets/other', '-n', 'default']),
+      ...['update', 'patch', 'delete'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
       ['create', 'events.events.k8s.io', '-n', NAMESPACE],
       ['create', 'events.events.k8s.io', '-n', 'kube-system'],
       ['update', 'events.events.k8s.io', '-n', 'default'],
@@ -157,6 +170,8 @@ describe('config/default on the API server', () => {
       ['list', 'pods', '-n', NAMESPACE],
       ['create', 'clusterrolebindings'],
       ['update', 'customresourcedefinitions'],
+      // regcred-operator-metrics-reader is for the scraper, not bound to the operator.
+      ['get', '/metrics'],
     ];
     expect(allowed.filter((a) => !canI(...a)).map((a) => a.join(' '))).toEqual([]);
     expect(denied.filter((a) => canI(...a)).map((a) => a.join(' '))).toEqual([]);
@@ -166,7 +181,7 @@ describe('config/default on the API server', () => {
     operator = await OperatorProcess.start({
       credentialsNamespace: NAMESPACE,
       kubeconfig: await writeServiceAccountKubeconfig(testClient(), inject('kubeconfig'), NAMESPACE, 'regcred-operator', join(workDir, 'kubeconfig')),
-      args: ['--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s'],
+      args: ['--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s', '--allowed-secret-names=regcred'],
     });
     await operator.waitForLog('became leader', 30_000);
 

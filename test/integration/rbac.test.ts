@@ -1,24 +1,36 @@
 // The shipped RBAC is the least that works: the operator, running as config/rbac's ServiceAccount
-// (a real token from the TokenRequest API), passes the core scenario; with any single rule removed
-// from its roles, the scenario fails. The roles for people in config/rbac reach people through the
-// built-in admin, edit and view ClusterRoles (kube-controller-manager aggregates them).
+// (a real token from the TokenRequest API) under config/policy's admission policy, passes the core
+// scenario; with any single rule removed from its roles, the scenario fails; and the API server
+// refuses it everything else: Secrets of other names, Secrets outside the credentials namespace,
+// writes that are not our labelled pull secrets, ServiceAccount changes beyond imagePullSecrets.
+// The roles for people in config/rbac reach people through the built-in admin, edit and view
+// ClusterRoles (kube-controller-manager aggregates them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { RESOURCES, type KubeClient } from '../../src/kube/client.ts';
+import { KubeClient, KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { eventually, kubectl } from '../support/cluster.ts';
 import { writeServiceAccountKubeconfig } from '../support/identity.ts';
 import { LOG_DIR, OperatorProcess } from '../support/operator.ts';
 import { Scenario } from '../support/scenario.ts';
 
-interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
+interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 interface RbacObject {
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   rules?: Rule[];
   roleRef?: { apiGroup?: string; kind: string; name: string };
   subjects?: Array<{ apiGroup?: string; kind: string; name: string; namespace?: string }>;
+}
+interface PolicyObject {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: {
+    policyName?: string;
+    matchConditions?: Array<{ name: string; expression: string }>;
+    variables?: Array<{ name: string; expression: string }>;
+  };
 }
 
 const s = new Scenario('rbac');
@@ -27,9 +39,15 @@ const home = s.credentialsNamespace;
 const suffix = `-${s.id}`;
 const AGGREGATE_TO = 'rbac.authorization.k8s.io/aggregate-to-';
 const shipped: RbacObject[] = parseAllDocuments(kubectl('kustomize', 'config/rbac')).map((d) => d.toJS() as RbacObject);
+const policies: PolicyObject[] = parseAllDocuments(kubectl('kustomize', 'config/policy')).map((d) => d.toJS() as PolicyObject);
 /** regcred-admin, regcred-edit and regcred-view: for people, through the built-in roles; not the operator's. */
 const forPeople = (o: RbacObject) => Object.keys(o.metadata.labels ?? {}).some((k) => k.startsWith(AGGREGATE_TO));
-const objects = shipped.filter((o) => !forPeople(o));
+/** The review rights behind --metrics-secure: needed only to serve metrics (metrics-secure.test.ts). */
+const forMetrics = (o: RbacObject) => o.metadata.name.includes('-metrics-');
+const objects = shipped.filter((o) => !forPeople(o) && !forMetrics(o));
+/** The Secret names this test's operator renders to: its --allowed-secret-names, resourceNames and policy. */
+const ALLOWED = ['core', 'kept'];
+const SHIPPED_ALLOWED = ['regcred'];
 const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
 const peopleRoles = shipped.filter(forPeople);
 
@@ -39,7 +57,10 @@ const rbacPath = (o: RbacObject, name = o.metadata.name) => {
   return { res: { ...group, plural }, ns: group.namespaced ? o.metadata.namespace : undefined, name };
 };
 
-/** The shipped objects, renamed and re-homed so this test's copy touches nothing else. */
+/**
+ * The shipped objects, renamed and re-homed so this test's copy touches nothing else, with this
+ * test's Secret names where the shipped ones say `regcred` (as a Helm value would set them).
+ */
 function localized(o: RbacObject): RbacObject {
   const copy = structuredClone(o);
   const inDefault = copy.metadata.namespace === 'default';
@@ -47,8 +68,36 @@ function localized(o: RbacObject): RbacObject {
   if (copy.kind !== 'ServiceAccount') copy.metadata.name += suffix;
   if (copy.roleRef) copy.roleRef.name += suffix;
   for (const subject of copy.subjects ?? []) subject.namespace = home;
+  for (const rule of copy.rules ?? []) {
+    if (rule.resourceNames) {
+      expect(rule.resourceNames).toEqual(SHIPPED_ALLOWED);
+      rule.resourceNames = ALLOWED;
+    }
+  }
   return copy;
 }
+
+/** The shipped admission policy, for this test's ServiceAccount, names and credentials namespace. */
+function localizedPolicy(o: PolicyObject): PolicyObject {
+  const copy = structuredClone(o);
+  copy.metadata.name += suffix;
+  if (copy.spec.policyName) copy.spec.policyName += suffix;
+  const replace = (from: string, to: string) => (e: { expression: string }) => {
+    expect(e.expression).toContain(from);
+    e.expression = e.expression.replace(from, to);
+  };
+  for (const c of copy.spec.matchConditions ?? []) replace('system:serviceaccount:regcred-system:regcred-operator', `system:serviceaccount:${home}:regcred-operator`)(c);
+  for (const v of copy.spec.variables ?? []) {
+    if (v.name === 'allowedNames') replace(JSON.stringify(SHIPPED_ALLOWED).replaceAll('"', "'"), JSON.stringify(ALLOWED).replaceAll('"', "'").replace(',', ', '))(v);
+    if (v.name === 'credentialsNamespace') replace("'regcred-system'", `'${home}'`)(v);
+  }
+  return copy;
+}
+
+const policyPath = (o: PolicyObject) => ({
+  res: { group: 'admissionregistration.k8s.io', version: 'v1', kind: o.kind, namespaced: false, plural: o.kind === 'ValidatingAdmissionPolicy' ? 'validatingadmissionpolicies' : 'validatingadmissionpolicybindings' },
+  name: o.metadata.name,
+});
 
 async function put(client: KubeClient, o: RbacObject): Promise<void> {
   const { res, ns, name } = rbacPath(o);
@@ -59,6 +108,7 @@ async function put(client: KubeClient, o: RbacObject): Promise<void> {
 }
 
 let tokenKubeconfig = '';
+let asOperator: KubeClient;
 let run = 0;
 
 /** What the last run of the core scenario left to look at: the operator's log and its credentials' status. */
@@ -107,13 +157,32 @@ beforeAll(async () => {
     if (o.kind === 'ServiceAccount') await s.client.create(RESOURCES.serviceAccounts, home, { metadata: { name: o.metadata.name } });
     else await put(s.client, o);
   }
+  for (const o of policies.map(localizedPolicy)) {
+    const { res, name } = policyPath(o);
+    await s.client.delete(res, undefined, name).catch(() => undefined);
+    await s.client.create(res, undefined, { metadata: o.metadata, spec: o.spec });
+  }
   mkdirSync(LOG_DIR, { recursive: true });
   tokenKubeconfig = await writeServiceAccountKubeconfig(s.client, inject('kubeconfig'), home, 'regcred-operator', join(LOG_DIR, `${s.id}.kubeconfig`));
+  asOperator = KubeClient.load(tokenKubeconfig);
+  // The policy takes effect once the API server's informer has it: wait until it refuses.
+  await eventually('the admission policy in force', async () => {
+    const refused = await asOperator.create(RESOURCES.secrets, home, { metadata: { name: 'core' }, type: 'Opaque', data: {} }).then(
+      () => false,
+      (err: unknown) => err instanceof KubeError && err.status === 403,
+    );
+    if (!refused) await s.client.delete(RESOURCES.secrets, home, 'core').catch(() => undefined);
+    return refused;
+  }, 30_000);
 });
 
 afterAll(async () => {
   // These operators' logs are covered by the suite-wide secret check in global teardown.
   for (const o of roles.map(localized)) await put(s.client, o);
+  for (const o of policies.map(localizedPolicy).reverse()) {
+    const { res, name } = policyPath(o);
+    await s.client.delete(res, undefined, name).catch(() => undefined);
+  }
 });
 
 const registry = (secret: string) => [{ server: 'registry.acme.io', username: 'registry-user', passwordFrom: { secretKeyRef: { name: secret, key: 'password' } } }];
@@ -132,7 +201,10 @@ async function coreScenario(stepTimeoutMs: number): Promise<void> {
   const op = await OperatorProcess.start({
     credentialsNamespace: home,
     kubeconfig: tokenKubeconfig,
-    args: ['--leader-elect', '--leader-election-id', `lease-${n}`, '--retry-period', '1s', '--renew-deadline', '4s', '--lease-duration', '6s'],
+    args: [
+      '--leader-elect', '--leader-election-id', `lease-${n}`, '--retry-period', '1s', '--renew-deadline', '4s', '--lease-duration', '6s',
+      '--allowed-secret-names', ALLOWED.join(','),
+    ],
     readyMessage: 'starting',
   });
   const wait = <T>(what: string, check: () => Promise<T | undefined | false>) => eventually(what, check, stepTimeoutMs);
@@ -212,6 +284,72 @@ describe('least-privilege RBAC', () => {
     } finally {
       await put(s.client, localized(role));
     }
+  });
+});
+
+describe('what the operator\'s identity is refused', () => {
+  const pullSecret = (name: string, labels?: Record<string, string>) => ({
+    metadata: { name, ...(labels ? { labels } : {}) },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
+  });
+  const ours = { 'app.kubernetes.io/managed-by': 'regcred-operator', 'regcred.dev/credential': `${s.id}-x` };
+  /** The API server's refusal (403) of the request, with its message. */
+  const refusal = (p: Promise<unknown>) => p.then(
+    () => 'allowed',
+    (err: unknown) => (err instanceof KubeError && err.status === 403 ? err.message : `failed otherwise: ${String(err)}`),
+  );
+  const byRbac = /is forbidden: User "system:serviceaccount:.*:regcred-operator" cannot/;
+  const byPolicy = (what: RegExp) => new RegExp(`denied request: ${what.source}`);
+  let ns = '';
+
+  beforeAll(async () => {
+    ns = await s.namespace('refused');
+    await s.client.create(RESOURCES.secrets, ns, { metadata: { name: 'other' }, type: 'Opaque', data: {} });
+    // A tenant's own Secret of an allowed name, without our labels.
+    await s.client.create(RESOURCES.secrets, ns, pullSecret('kept'));
+    await s.saEventually(ns, 'default', () => true);
+  });
+
+  it('reads no Secret of another name, lists none across namespaces, and reads Secrets only in the credentials namespace', async () => {
+    expect(await refusal(asOperator.get(RESOURCES.secrets, ns, 'other'))).toMatch(byRbac);
+    expect(await refusal(asOperator.list(RESOURCES.secrets))).toMatch(byRbac);
+    expect(await refusal(asOperator.list(RESOURCES.secrets, ns))).toMatch(byRbac);
+    expect(await refusal(asOperator.list(RESOURCES.secrets, undefined, { fieldSelector: 'metadata.name=other' }))).toMatch(byRbac);
+    // What it may do: Secrets of its names anywhere, every Secret of the credentials namespace.
+    expect((await asOperator.list<unknown>(RESOURCES.secrets, undefined, { fieldSelector: 'metadata.name=kept' })).items.length).toBeGreaterThan(0);
+    expect(await refusal(asOperator.list(RESOURCES.secrets, home))).toBe('allowed');
+  });
+
+  it('creates only labelled pull secrets of an allowed name', async () => {
+    const onlyPullSecrets = byPolicy(/regcred-operator may write only kubernetes.io\/dockerconfigjson Secrets of an allowed name/);
+    expect(await refusal(asOperator.create(RESOURCES.secrets, ns, { metadata: { name: 'core', labels: ours }, type: 'Opaque', data: {} }))).toMatch(onlyPullSecrets);
+    expect(await refusal(asOperator.create(RESOURCES.secrets, ns, pullSecret('core')))).toMatch(onlyPullSecrets);
+    expect(await refusal(asOperator.create(RESOURCES.secrets, ns, pullSecret('not-allowed', ours)))).toMatch(onlyPullSecrets);
+    expect(await refusal(asOperator.create(RESOURCES.secrets, ns, pullSecret('core', ours)))).toBe('allowed');
+    expect(await refusal(asOperator.delete(RESOURCES.secrets, ns, 'core'))).toBe('allowed');
+  });
+
+  it('neither takes over nor deletes a Secret of an allowed name that lacks our label', async () => {
+    const onlyOurs = byPolicy(/regcred-operator may update or delete only Secrets that carry its label/);
+    const tenants = await s.client.get<{ metadata: { resourceVersion: string } }>(RESOURCES.secrets, ns, 'kept');
+    expect(await refusal(asOperator.patch(RESOURCES.secrets, ns, 'kept', { metadata: { labels: ours } }))).toMatch(onlyOurs);
+    expect(await refusal(asOperator.delete(RESOURCES.secrets, ns, 'kept'))).toMatch(onlyOurs);
+    expect((await s.client.get<{ metadata: { resourceVersion: string } }>(RESOURCES.secrets, ns, 'kept')).metadata.resourceVersion).toBe(tenants.metadata.resourceVersion);
+  });
+
+  it('changes a ServiceAccount only in imagePullSecrets of an allowed name and its own annotation', async () => {
+    const onlyEntries = byPolicy(/regcred-operator may change a ServiceAccount only in imagePullSecrets entries of an allowed name/);
+    const sa = (patch: unknown) => refusal(asOperator.patch(RESOURCES.serviceAccounts, ns, 'default', patch, 'merge'));
+    await s.client.patch(RESOURCES.serviceAccounts, ns, 'default', { imagePullSecrets: [{ name: 'theirs' }], metadata: { annotations: { team: 'a' } } }, 'merge');
+    expect(await sa({ metadata: { annotations: { team: 'b' } } })).toMatch(onlyEntries);
+    expect(await sa({ metadata: { annotations: { extra: 'x' } } })).toMatch(onlyEntries);
+    expect(await sa({ metadata: { labels: { extra: 'x' } } })).toMatch(onlyEntries);
+    expect(await sa({ secrets: [{ name: 'other' }] })).toMatch(onlyEntries);
+    expect(await sa({ imagePullSecrets: [] })).toMatch(onlyEntries);
+    expect(await sa({ imagePullSecrets: [{ name: 'theirs' }, { name: 'other' }] })).toMatch(onlyEntries);
+    expect(await sa({ imagePullSecrets: [{ name: 'theirs' }, { name: 'core' }], metadata: { annotations: { 'regcred.dev/managed-pull-secrets': 'core' } } })).toBe('allowed');
+    expect(await sa({ imagePullSecrets: [{ name: 'theirs' }], metadata: { annotations: { 'regcred.dev/managed-pull-secrets': null } } })).toBe('allowed');
   });
 });
 

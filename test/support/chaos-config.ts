@@ -19,6 +19,8 @@ export const CHAOS = {
   hostile: positive('CHAOS_HOSTILE', 1000),
   /** RegistryCredentials deleted at once in the mass-deletion scenario. */
   mass: positive('CHAOS_MASS', 30),
+  /** A tenant's labelled 100 KiB Secrets (test/chaos/tenant-secrets.test.ts), rounded up to a multiple of 4. */
+  tenant: positive('CHAOS_TENANT', 10_000),
 };
 
 /** Control-plane restarts per kind (kube-apiserver, etcd): one per five SIGKILL rounds, at least one. */

@@ -7,6 +7,16 @@ import { inject } from 'vitest';
 
 export const LOG_DIR = join('.cluster', 'test-logs');
 
+/**
+ * The Secret names the suites render to, allowed in every operator a test starts unless it passes
+ * its own --allowed-secret-names. Names outside it get SecretNameNotAllowed, as in a cluster.
+ */
+export const TEST_SECRET_NAMES = [
+  'regcred', 'pull', 'pull-b', 'shared', 'after', 'conc', 'core', 'crash', 'ctl-pull', 'drift', 'fault', 'fg', 'ignored', 'inv', 'kept',
+  'kubewide', 'le', 'people', 'plain-pull', 'quiet', 'rot', 'rules', 'sa-all', 'sa-default', 'sa-names', 'sa-sel', 'src', 'term',
+  'token-pull', 'pol-delete', 'pol-retain', 'storm-pull', 'ho-pull', 'digest-pull', 'hostile-pull', 'a.b', 'x',
+];
+
 export interface OperatorStartOptions {
   credentialsNamespace: string;
   args?: string[];
@@ -14,6 +24,8 @@ export interface OperatorStartOptions {
   readyMessage?: string;
   /** Kubeconfig the operator runs with (default: the admin one). */
   kubeconfig?: string;
+  /** Flags for node itself, before the script (e.g. `--inspect=127.0.0.1:0`, see `inspectorUrl`). */
+  nodeArgs?: string[];
 }
 
 export class OperatorProcess {
@@ -51,12 +63,14 @@ export class OperatorProcess {
     mkdirSync(LOG_DIR, { recursive: true });
     const logFile = join(LOG_DIR, `operator-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
     const child = spawn(process.execPath, [
+      ...(options.nodeArgs ?? []),
       'src/main.ts',
       '--kubeconfig', options.kubeconfig ?? inject('kubeconfig'),
       '--credentials-namespace', options.credentialsNamespace,
       '--metrics-bind-address', '127.0.0.1:0',
       '--health-probe-bind-address', '127.0.0.1:0',
       '--log-level', 'debug',
+      ...(options.args?.some((a) => a.startsWith('--allowed-secret-names')) ? [] : ['--allowed-secret-names', TEST_SECRET_NAMES.join(',')]),
       ...(options.args ?? []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const op = new OperatorProcess(child, logFile);
@@ -66,6 +80,11 @@ export class OperatorProcess {
 
   logs(): string {
     return this.output;
+  }
+
+  /** The V8 inspector's WebSocket URL, printed by node when started with `--inspect` (test/support/heap.ts). */
+  get inspectorUrl(): string | undefined {
+    return /Debugger listening on (ws:\/\/\S+)/.exec(this.output)?.[1];
   }
 
   get exited(): boolean {

@@ -194,18 +194,25 @@ describe('config/default', () => {
       'ClusterRole//regcred-admin',
       'ClusterRole//regcred-edit',
       'ClusterRole//regcred-operator',
+      'ClusterRole//regcred-operator-metrics-auth',
+      'ClusterRole//regcred-operator-metrics-reader',
       'ClusterRole//regcred-view',
       'ClusterRoleBinding//regcred-operator',
+      'ClusterRoleBinding//regcred-operator-metrics-auth',
       'CustomResourceDefinition//registrycredentials.regcred.dev',
       'Deployment/regcred-system/regcred-operator',
       'Namespace//regcred-system',
       'PodDisruptionBudget/regcred-system/regcred-operator',
       'Role/default/regcred-operator-events',
       'Role/regcred-system/regcred-operator-leader-election',
+      'Role/regcred-system/regcred-operator-sources',
       'RoleBinding/default/regcred-operator-events',
       'RoleBinding/regcred-system/regcred-operator-leader-election',
+      'RoleBinding/regcred-system/regcred-operator-sources',
       'Service/regcred-system/regcred-operator-metrics',
       'ServiceAccount/regcred-system/regcred-operator',
+      'ValidatingAdmissionPolicy//regcred-operator-writes',
+      'ValidatingAdmissionPolicyBinding//regcred-operator-writes',
     ]);
     // Every object but the CRD (shared by every install, and kept by `make undeploy`) is the operator's.
     expect(objects.filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] !== 'regcred-operator').map(key)).toEqual([
@@ -221,8 +228,13 @@ describe('config/default', () => {
       { apiGroups: ['regcred.dev'], resources: ['registrycredentials/status'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'patch'] },
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred'], verbs: ['get', 'list', 'watch', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     ]);
+    // Source Secrets are read in the credentials namespace alone.
+    const sourcesRole = find(objects, 'Role', 'regcred-operator-sources');
+    expect(sourcesRole.metadata.namespace).toBe(NAMESPACE);
+    expect(sourcesRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }]);
     // The Lease in the operator's namespace; Events about cluster-scoped objects in `default`.
     const leaseRole = find(objects, 'Role', 'regcred-operator-leader-election');
     expect(leaseRole.metadata.namespace).toBe(NAMESPACE);
@@ -252,6 +264,7 @@ describe('config/default', () => {
     const [manager] = pod.containers;
     expect(manager?.image).toBe('regcred-operator:latest');
     expect(manager?.args).toContain('--leader-elect');
+    expect(manager?.args).toContain('--allowed-secret-names=regcred');
     expect(manager?.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -283,6 +296,28 @@ describe('config/default', () => {
 
   it('fixes no user, group or fsGroup in the Deployment (OpenShift restricted-v2 assigns them)', () => {
     expect(identityFields(find(kustomize('config/default'), 'Deployment', 'regcred-operator'))).toEqual([]);
+  });
+
+  it('serves metrics under --metrics-secure: review rights for the operator, a reader role bound to no one', () => {
+    const objects = kustomize('config/default');
+    expect(find<Deployment>(objects, 'Deployment', 'regcred-operator').spec.template.spec.containers[0]?.args).toContain('--metrics-secure');
+    expect(find(objects, 'ClusterRole', 'regcred-operator-metrics-auth').rules).toEqual([
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+    ]);
+    const binding = find(objects, 'ClusterRoleBinding', 'regcred-operator-metrics-auth');
+    expect([binding.roleRef, binding.subjects]).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'regcred-operator-metrics-auth' },
+      [{ kind: 'ServiceAccount', name: 'regcred-operator', namespace: NAMESPACE }],
+    ]);
+    expect(find(objects, 'ClusterRole', 'regcred-operator-metrics-reader').rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+    expect(objects.filter((o) => (o.roleRef as { name?: string } | undefined)?.name === 'regcred-operator-metrics-reader').map(key)).toEqual([]);
+    const [monitor] = kustomize('config/prometheus');
+    expect((monitor!.spec as { endpoints: unknown[] }).endpoints).toEqual([expect.objectContaining({
+      scheme: 'https',
+      bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      tlsConfig: { insecureSkipVerify: true },
+    })]);
   });
 
   it('keeps the NetworkPolicy in config/network-policy, out of config/default', () => {
@@ -346,7 +381,9 @@ describe('Helm chart', () => {
   it('drops the Lease permission and the metrics Service when they are switched off', () => {
     const objects = helmTemplate('--set', 'replicas=1,leaderElection.enabled=false,metrics.enabled=false');
     expect(objects.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding').map(key)).toEqual([
+      `Role/${NAMESPACE}/${RELEASE}-sources`,
       `Role/default/${RELEASE}-events`,
+      `RoleBinding/${NAMESPACE}/${RELEASE}-sources`,
       `RoleBinding/default/${RELEASE}-events`,
     ]);
     expect(objects.some((o) => o.kind === 'Service')).toBe(false);
@@ -354,6 +391,30 @@ describe('Helm chart', () => {
     expect(manager?.args).not.toContain('--leader-elect');
     expect(manager?.args).toContain('--metrics-bind-address=0');
     expect(manager?.ports.map((p) => p.name)).toEqual(['health']);
+  });
+
+  it('takes allowedSecretNames to the flag, the ClusterRole\'s resourceNames and the admission policy alike', () => {
+    const objects = helmTemplate('--set', 'allowedSecretNames={regcred,pull.secrets},credentialsNamespace=creds,digestKeySecret=key');
+    const args = find<Deployment>(objects, 'Deployment', RELEASE).spec.template.spec.containers[0]?.args;
+    expect(args).toEqual(expect.arrayContaining(['--allowed-secret-names=regcred,pull.secrets', '--digest-key-secret=key']));
+    const rules = find(objects, 'ClusterRole', RELEASE).rules as Array<Rule & { resourceNames?: string[] }>;
+    expect(rules.filter((r) => r.resources.includes('secrets'))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred', 'pull.secrets'], verbs: ['get', 'list', 'watch', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
+    expect(find(objects, 'Role', `${RELEASE}-sources`).metadata.namespace).toBe('creds');
+    const policy = find(objects, 'ValidatingAdmissionPolicy', `${RELEASE}-writes`).spec as { variables: Array<{ name: string; expression: string }>; matchConditions: Array<{ expression: string }> };
+    expect(Object.fromEntries(policy.variables.map((v) => [v.name, v.expression]))).toMatchObject({
+      allowedNames: "['regcred', 'pull.secrets']",
+      credentialsNamespace: "'creds'",
+      digestKeySecret: "'key'",
+    });
+    expect(policy.matchConditions[0]!.expression).toBe(`request.userInfo.username == 'system:serviceaccount:${NAMESPACE}:${RELEASE}'`);
+    expect(find(objects, 'ValidatingAdmissionPolicyBinding', `${RELEASE}-writes`).spec).toEqual({ policyName: `${RELEASE}-writes`, validationActions: ['Deny'] });
+    const off = helmTemplate('--set', 'admissionPolicy.enabled=false');
+    expect(off.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).map(key)).toEqual([]);
+    expect(() => helmTemplate('--set', 'allowedSecretNames={Bad_Name}')).toThrow(/allowedSecretNames/);
+    expect(() => helmTemplate('--set', 'allowedSecretNames={}')).toThrow(/allowedSecretNames/);
   });
 
   it('refuses several replicas without leader election, and values outside the schema', () => {
@@ -368,7 +429,7 @@ describe('Helm chart', () => {
     expectRolesForPeople(helmTemplate());
     const off = helmTemplate('--set', 'aggregatedRoles.enabled=false');
     expect(off.filter((o) => Object.keys(o.metadata.labels ?? {}).some((k) => k.startsWith(AGGREGATE_TO))).map(key)).toEqual([]);
-    expect(off.filter((o) => o.kind === 'ClusterRole').map(key)).toEqual([`ClusterRole//${RELEASE}`]);
+    expect(off.filter((o) => o.kind === 'ClusterRole').map(key).sort()).toEqual([`ClusterRole//${RELEASE}`, `ClusterRole//${RELEASE}-metrics-auth`, `ClusterRole//${RELEASE}-metrics-reader`]);
   });
 
   it('lets a drain evict the only replica, whatever the replica count', () => {
@@ -381,6 +442,17 @@ describe('Helm chart', () => {
     const pod = find<Deployment>(helmTemplate('--set', 'podSecurityContext.fsGroup=1000,securityContext.runAsUser=1000'), 'Deployment', RELEASE).spec.template.spec;
     expect(pod.securityContext).toEqual({ runAsNonRoot: true, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers[0]?.securityContext).toMatchObject({ runAsUser: 1000, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  });
+
+  it('serves plain HTTP metrics, without the review RBAC, when metrics.secure is false', () => {
+    const objects = helmTemplate('--set', 'metrics.secure=false,serviceMonitor.enabled=true');
+    expect(objects.filter((o) => o.metadata.name.includes('metrics-')).map(key)).toEqual([]);
+    expect(find<Deployment>(objects, 'Deployment', RELEASE).spec.template.spec.containers[0]?.args).not.toContain('--metrics-secure');
+    expect((find(objects, 'ServiceMonitor', RELEASE).spec as { endpoints: unknown[] }).endpoints).toEqual([
+      { port: 'metrics', path: '/metrics', scheme: 'http', interval: '30s' },
+    ]);
+    // Nothing to authorize without a metrics endpoint.
+    expect(helmTemplate('--set', 'metrics.enabled=false').filter((o) => o.metadata.name.includes('metrics')).map(key)).toEqual([]);
   });
 
   it('renders the NetworkPolicy of config/network-policy when networkPolicy.enabled, and none by default', () => {

@@ -45,8 +45,16 @@ describe('parseFlags', () => {
       'reconcile-stuck-limit': 300_000,
       'status-interval': 1000,
       'digest-key-secret': 'regcred-operator-digest-key',
+      'allowed-secret-names': ['regcred'],
+      'metrics-secure': false,
       credentialsNamespace: 'operator-ns',
     });
+  });
+
+  it('takes --metrics-secure as a boolean, and --metrics-cert-dir only with it', () => {
+    expect(flags(['--metrics-secure', '--metrics-cert-dir', '/certs'])).toMatchObject({ 'metrics-secure': true, 'metrics-cert-dir': '/certs' });
+    expect(failure(['--metrics-secure=yes'])).toContain("Option '--metrics-secure' does not take an argument");
+    expect(failure(['--metrics-cert-dir', '/certs'])).toBe('--metrics-cert-dir: needs --metrics-secure');
   });
 
   it('takes the credentials namespace from the flag over POD_NAMESPACE', () => {
@@ -80,6 +88,7 @@ describe('parseFlags', () => {
         '--watch-stale-limit', '3m',
         '--queue-stall-limit', '90s',
         '--digest-key-secret', 'my.digest-key',
+        '--allowed-secret-names', 'regcred, pull.secret,regcred',
       ]),
     ).toMatchObject({
       kubeconfig: '/tmp/kc',
@@ -94,6 +103,7 @@ describe('parseFlags', () => {
       'watch-stale-limit': 180_000,
       'queue-stall-limit': 90_000,
       'digest-key-secret': 'my.digest-key',
+      'allowed-secret-names': ['regcred', 'pull.secret'],
     });
   });
 
@@ -111,6 +121,8 @@ describe('parseFlags', () => {
     ['an address with a bare IPv6 host', ['--health-probe-bind-address', '::1:8081'], '--health-probe-bind-address: must be [host]:port, or 0 to disable'],
     ['a bad namespace', ['--credentials-namespace', 'Bad_NS'], '--credentials-namespace: must be a namespace name'],
     ['a bad Secret name', ['--digest-key-secret', 'Key/1'], '--digest-key-secret: must be a Secret name'],
+    ['a bad allowed Secret name', ['--allowed-secret-names', 'regcred,Bad_Name'], '--allowed-secret-names: each must be a Secret name'],
+    ['no allowed Secret name', ['--allowed-secret-names', ' , '], '--allowed-secret-names: must name at least one Secret'],
   ])('rejects %s with a message naming the flag', (_name, argv, message) => {
     expect(failure(argv)).toBe(message);
   });

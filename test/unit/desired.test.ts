@@ -71,6 +71,7 @@ function inputs(over: Partial<NamespaceInputs> = {}, sas: Record<string, Service
     rivals: [],
     serviceAccountsIn: (n: string) => sas[n] ?? [],
     existingSecret: (n: string) => existing[n],
+    credentialUid: (n: string) => `uid-${n}`,
     ...over,
   };
 }
@@ -216,7 +217,9 @@ describe('arbitrate', () => {
   const a = credential('a', '2024-01-01T00:00:00Z');
   const b = credential('b', '2024-02-01T00:00:00Z');
   const c = credential('c', '2024-03-01T00:00:00Z');
+  const retained = credential('r', '2024-04-01T00:00:00Z', { deletionPolicy: 'Retain' });
   const secretOf = (x: CredentialView) => desiredSecret(x, 'ns', rendered);
+  const unmarked = (x: Secret): Secret => ({ ...x, metadata: { ...x.metadata, ownerReferences: [] } });
 
   it.each<[string, Secret | undefined, CredentialView[], ReturnType<typeof arbitrate>]>([
     ['nobody holds it: the oldest contender', undefined, [c, b, a], { holder: 'a', contenders: ['b', 'c'] }],
@@ -224,8 +227,15 @@ describe('arbitrate', () => {
     ['the holder is not a contender: the oldest takes it over', secretOf(c), [b, a], { holder: 'a', contenders: ['b'] }],
     ['no contender at all', secretOf(a), [], undefined],
     ['a Secret that is not ours blocks everyone', foreignSecret('ns'), [a], { foreign: 'something other than regcred-operator' }],
+    ['our labels without an owner mark block everyone', unmarked(secretOf(a)), [a], { foreign: 'unowned' }],
+    ['an owner mark of another UID (a copy, or a credential made again) blocks everyone', { ...secretOf(a), metadata: { ...secretOf(a).metadata, ownerReferences: [{ ...secretOf(a).metadata.ownerReferences![0]!, uid: 'uid-old' }] } }, [a], { foreign: 'unowned' }],
+    ['a Retain Secret is owned through its annotation', secretOf(retained), [a, retained], { holder: 'r', contenders: ['a'] }],
   ])('%s', (_name, existing, contenders, expected) => {
-    expect(arbitrate(existing, contenders)).toEqual(expected);
+    expect(arbitrate(existing, contenders, (n) => `uid-${n}`)).toEqual(expected);
+  });
+
+  it('a holder that no longer exists holds nothing', () => {
+    expect(arbitrate(secretOf(c), [a], () => undefined)).toEqual({ foreign: 'unowned' });
   });
 });
 

@@ -10,11 +10,10 @@ import {
   credentialChanged,
   parseWorkKey,
   keysForCredential,
-  keysForManagedSecret,
   keysForNamespace,
-  keysForSecretName,
   keysForServiceAccount,
   keysForSourceSecret,
+  keysForTargetSecret,
 } from '../../src/controller/event-keys.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
@@ -50,7 +49,7 @@ async function caches(): Promise<Caches> {
   fake.seed(RESOURCES.secrets, {
     metadata: { name: 'other', namespace: 'elsewhere', labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: 'c' } },
   } as Secret);
-  const c = new Caches(fake.client, log, { credentialsNamespace: 'creds', syncTimeoutMs: 1000, digest: Digest.random() }, () => undefined);
+  const c = new Caches(fake.client, log, { credentialsNamespace: 'creds', syncTimeoutMs: 1000, digest: Digest.random(), allowedSecretNames: ['pull', 'other'] });
   await c.start();
   stops.push(() => c.stop());
   return c;
@@ -113,11 +112,11 @@ describe('event → keys', () => {
     expect(sorted(keysForSourceSecret(c, optedIn))).toEqual(['a', 'b', 'broken']);
   });
 
-  it('a managed Secret wakes its namespace of its holder, its former holder and all that share its name', async () => {
+  it('a Secret of an allowed name wakes its namespace of its holder, its former holder and all that render to its name', async () => {
     const c = await caches();
     const mine = (holder: string): Secret => ({ metadata: { name: 'pull', namespace: 'team-x', labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CREDENTIAL_LABEL]: holder } } });
-    expect(sorted(keysForManagedSecret(c, mine('b'), mine('a')))).toEqual(['a/team-x', 'b/team-x', 'broken/team-x']);
-    expect(sorted(keysForSecretName(c, 'other', 'ns'))).toEqual(['c/ns']);
+    expect(sorted(keysForTargetSecret(c, mine('b'), mine('a')))).toEqual(['a/team-x', 'b/team-x', 'broken/team-x']);
+    expect(sorted(keysForTargetSecret(c, { metadata: { name: 'other', namespace: 'ns' } }, undefined))).toEqual(['c/ns']);
   });
 });
 

@@ -7,7 +7,7 @@ import { resolveSpec } from '../../src/api/schema.ts';
 import { desiredSecret, secretDiffers } from '../../src/controller/desired.ts';
 import { Digest } from '../../src/controller/digest.ts';
 import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
-import { dataHash, leanManagedSecret, leanMetadata, leanNamedSecret, leanNamespace, leanServiceAccount, leanSourceSecret } from '../../src/controller/lean.ts';
+import { dataHash, leanMetadata, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from '../../src/controller/lean.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
@@ -44,9 +44,10 @@ describe('lean shapes', () => {
 
   it('a managed Secret keeps the digest of its data, never the data', () => {
     const bytes = Buffer.from('{"auths":{}}');
-    const s: Secret = { metadata: heavyMeta, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': bytes.toString('base64') } };
-    const lean = leanManagedSecret(digest)(s);
-    expect(lean).toEqual({ metadata: leanMetadata(heavyMeta), type: 'kubernetes.io/dockerconfigjson', dataHash: digest.of(bytes) });
+    const meta = { ...heavyMeta, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } };
+    const s: Secret = { metadata: meta, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': bytes.toString('base64') } };
+    const lean = leanTargetSecret(digest)(s);
+    expect(lean).toEqual({ metadata: leanMetadata(meta), type: 'kubernetes.io/dockerconfigjson', dataHash: digest.of(bytes) });
     expect(dataHash(s.data, digest)).toBe(digest.of(bytes));
     expect(JSON.stringify(lean)).not.toContain(bytes.toString('base64'));
     expect(dataHash({ '.dockerconfigjson': 'e30=', extra: 'eA==' }, digest)).toBe('keys:.dockerconfigjson,extra');
@@ -62,9 +63,8 @@ describe('lean shapes', () => {
     expect(leanSourceSecret(secret({})).metadata.labels).toEqual({});
   });
 
-  it('a Secret of a watched name is kept as metadata when it is not ours, and not at all when it is', () => {
-    expect(leanNamedSecret({ metadata: heavyMeta, data: { x: 'eA==' } })).toEqual({ metadata: leanMetadata(heavyMeta) });
-    expect(leanNamedSecret({ metadata: { ...heavyMeta, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } })).toBeUndefined();
+  it('a Secret of a watched name that is not ours is kept as metadata and type, without data or its digest', () => {
+    expect(leanTargetSecret(digest)({ metadata: heavyMeta, type: 'Opaque', data: { x: 'eA==' } })).toEqual({ metadata: leanMetadata(heavyMeta), type: 'Opaque' });
   });
 });
 
@@ -73,7 +73,7 @@ describe('drift seen through the data hash', () => {
   if (!r.ok) throw new Error(r.message);
   const credential = { name: 'rc', uid: 'uid-rc', creationTimestamp: '2024-01-01T00:00:00Z', spec: r.spec };
   const want = desiredSecret(credential, 'ns', renderDockerConfig([{ label: 'r', auths: { 'ghcr.io': authEntry('u', 'pw') } }], digest));
-  const lean = leanManagedSecret(digest);
+  const lean = leanTargetSecret(digest);
 
   it('the Secret as written, seen through the lean cache, needs no write', () => {
     expect(secretDiffers(lean(structuredClone(want)), want)).toBe(false);

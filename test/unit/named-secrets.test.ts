@@ -1,113 +1,77 @@
+// Secrets watched by name: one field-selected watch per allowed name, nothing of any other name.
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KubeError } from '../../src/kube/client.ts';
-import { NamedSecrets } from '../../src/kube/named-secrets.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RESOURCES } from '../../src/kube/client.ts';
+import { SecretsByName } from '../../src/kube/named-secrets.ts';
 import type { Secret } from '../../src/kube/objects.ts';
-import { FakeKube, track } from '../support/fake-watch.ts';
+import { FakeClient } from '../support/fake-client.ts';
 
-const secret = (namespace: string, name: string, resourceVersion: string): Secret => ({ metadata: { namespace, name, resourceVersion } });
+const secret = (namespace: string, name: string): Secret => ({ metadata: { namespace, name }, type: 'Opaque', data: { k: 'dg==' } });
+const log = pino({ level: 'silent' });
+const eventually = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+};
 
-/** Lets every promise chain in flight run to its next timer or I/O wait; setImmediate is not faked. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+let byName: SecretsByName | undefined;
+afterEach(() => {
+  for (const i of byName?.all() ?? []) i.stop();
+});
 
-let fake: FakeKube;
-let changed: string[];
-let named: NamedSecrets;
-
-function create(options?: { syncTimeoutMs?: number }) {
-  named = new NamedSecrets(fake.client, pino({ level: 'silent' }), (name) => changed.push(name), options);
-  return named;
+async function started(fake: FakeClient, names: string[]): Promise<{ byName: SecretsByName; changed: string[] }> {
+  byName = new SecretsByName(fake.client, log, names);
+  const changed: string[] = [];
+  byName.on((s) => changed.push(`${s.metadata.namespace}/${s.metadata.name}`));
+  for (const i of byName.all()) i.start();
+  await Promise.all(byName.all().map((i) => i.waitForSync(1000)));
+  return { byName, changed };
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-  fake = new FakeKube();
-  changed = [];
-});
+describe('SecretsByName', () => {
+  it('lists and watches each allowed name alone, cluster-wide, and never sees another name', async () => {
+    const fake = new FakeClient();
+    fake.seed(RESOURCES.secrets, secret('a', 'regcred'), secret('a', 'pull'), secret('b', 'regcred'), secret('a', 'unrelated'));
+    const { byName: s, changed } = await started(fake, ['regcred', 'pull']);
+    const lists = fake.calls.filter((c) => c.verb === 'list');
+    expect(lists).toHaveLength(2);
+    expect(lists.every((c) => c.namespace === undefined)).toBe(true);
+    expect(s.all().map((i) => i.name)).toEqual(['secrets metadata.name=regcred', 'secrets metadata.name=pull']);
+    expect(s.names).toEqual(['regcred', 'pull']);
+    expect(s.has('pull') && !s.has('unrelated')).toBe(true);
+    expect(s.size).toBe(3);
+    expect(s.inNamespace('a').map((x) => x.metadata.name).sort()).toEqual(['pull', 'regcred']);
+    expect(s.get('a', 'unrelated')).toBeUndefined();
 
-afterEach(() => {
-  named.stop();
-  vi.useRealTimers();
-});
-
-const unavailable = (n: number) => Array.from({ length: n }, () => new KubeError(503, 'ServiceUnavailable', 'unavailable'));
-
-describe('ensure', () => {
-  it('rejects after syncTimeoutMs when the name cannot be listed', async () => {
-    fake.listErrors = unavailable(100);
-    const ensured = track(create({ syncTimeoutMs: 10_000 }).ensure('regcred'));
-    await vi.advanceTimersByTimeAsync(9_999);
-    expect(ensured.state).toBe('pending');
-    await vi.advanceTimersByTimeAsync(1);
-    expect(ensured.state).toBe('rejected');
-    expect(String(ensured.error)).toContain('did not sync within 10000ms');
+    await fake.client.create(RESOURCES.secrets, 'c', secret('c', 'unrelated'));
+    await fake.client.create(RESOURCES.secrets, 'c', secret('c', 'pull'));
+    await eventually(() => changed.includes('c/pull'));
+    expect(changed).not.toContain('c/unrelated');
   });
 
-  it('waits 120000 ms by default', async () => {
-    fake.listErrors = unavailable(1_000);
-    const ensured = track(create().ensure('regcred'));
-    await vi.advanceTimersByTimeAsync(119_999);
-    expect(ensured.state).toBe('pending');
-    await vi.advanceTimersByTimeAsync(1);
-    expect(ensured.state).toBe('rejected');
-  });
-
-  it('rejects, not hangs, when another caller retain()s the name away while it waits', async () => {
-    fake.listErrors = unavailable(100);
-    const ensured = track(create().ensure('regcred'));
-    named.retain(new Set(['other']));
-    await flush();
-    expect(ensured.state).toBe('rejected');
-    expect(String(ensured.error)).toContain('stopped before its cache synced');
-    expect(named.all()).toEqual([]);
-  });
-
-  it('rejects when stop() comes while it waits', async () => {
-    fake.listErrors = unavailable(100);
-    const ensured = track(create().ensure('regcred'));
-    named.stop();
-    await flush();
-    expect(ensured.state).toBe('rejected');
-  });
-
-  it('resolves once listed, shares one informer per name, and serves get()', async () => {
-    fake.items = [secret('team-a', 'regcred', '5')];
-    create();
-    const [a, b] = await Promise.all([named.ensure('regcred'), named.ensure('regcred')]);
-    expect(a).toBe(b);
-    expect(fake.lists).toHaveLength(1);
-    expect(fake.lists[0]).toMatchObject({ fieldSelector: 'metadata.name=regcred' });
-    expect(named.get('team-a', 'regcred')?.metadata.resourceVersion).toBe('5');
-    expect(named.all()).toEqual([a]);
-  });
-});
-
-describe('observe and forget', () => {
-  it('record our own writes and deletes so their watch events wake nobody', async () => {
-    fake.items = [secret('team-a', 'regcred', '5'), secret('team-b', 'regcred', '6')];
-    await create().ensure('regcred');
-    const w = await fake.watchNumber(1);
-    await flush();
+  it('records our own writes and deletes so their watch events wake nobody', async () => {
+    const fake = new FakeClient();
+    fake.seed(RESOURCES.secrets, secret('a', 'regcred'), secret('b', 'regcred'));
+    const { byName: s, changed } = await started(fake, ['regcred']);
     changed.length = 0;
 
-    named.observe(secret('team-a', 'regcred', '7'));
-    expect(named.get('team-a', 'regcred')?.metadata.resourceVersion).toBe('7');
-    w.event('MODIFIED', secret('team-a', 'regcred', '7'));
-    expect(changed).toEqual([]);
+    const written = await fake.client.replace<Secret>(RESOURCES.secrets, 'a', 'regcred', { ...secret('a', 'regcred'), data: { k: 'dzI=' } });
+    s.observe(written);
+    expect(s.get('a', 'regcred')?.metadata.resourceVersion).toBe(written.metadata.resourceVersion);
+    const deleted = fake.client.delete(RESOURCES.secrets, 'b', 'regcred');
+    s.forget('b', 'regcred');
+    await deleted;
+    expect(s.get('b', 'regcred')).toBeUndefined();
 
-    named.forget('team-b', 'regcred');
-    expect(named.get('team-b', 'regcred')).toBeUndefined();
-    w.event('DELETED', secret('team-b', 'regcred', '8'));
-    expect(changed).toEqual([]);
-
-    w.event('MODIFIED', secret('team-a', 'regcred', '9'));
-    expect(changed).toEqual(['regcred']);
+    // A change made by someone else afterwards is the first event anyone hears of.
+    await fake.client.replace(RESOURCES.secrets, 'a', 'regcred', { ...secret('a', 'regcred'), data: { k: 'ZXh0' } });
+    await eventually(() => changed.length > 0);
+    expect(changed).toEqual(['a/regcred']);
   });
 
-  it('do nothing for a name that is not watched', () => {
-    create();
-    expect(() => named.observe(secret('team-a', 'unwatched', '1'))).not.toThrow();
-    expect(() => named.forget('team-a', 'unwatched')).not.toThrow();
-    expect(named.get('team-a', 'unwatched')).toBeUndefined();
+  it('ignores writes of a name it does not watch', async () => {
+    const { byName: s } = await started(new FakeClient(), ['regcred']);
+    expect(() => s.observe(secret('a', 'other'))).not.toThrow();
+    expect(() => s.forget('a', 'other')).not.toThrow();
+    expect(s.get('a', 'other')).toBeUndefined();
   });
 });

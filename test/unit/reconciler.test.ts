@@ -4,12 +4,22 @@
 import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ALLOWED_CREDENTIALS_ANNOTATION, CREDENTIAL_LABEL, FINALIZER, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SA_ENTRIES_ANNOTATION, SOURCE_LABEL } from '../../src/api/labels.ts';
+import {
+  ALLOWED_CREDENTIALS_ANNOTATION,
+  CREDENTIAL_LABEL,
+  FINALIZER,
+  HASH_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  OWNER_UID_ANNOTATION,
+  SA_ENTRIES_ANNOTATION,
+  SOURCE_LABEL,
+} from '../../src/api/labels.ts';
 import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Caches } from '../../src/controller/caches.ts';
 import { Digest } from '../../src/controller/digest.ts';
 import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig.ts';
-import { keysForSecretName, wireEventKeys } from '../../src/controller/event-keys.ts';
+import { wireEventKeys } from '../../src/controller/event-keys.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { Reconciler, RetryableFailure } from '../../src/controller/reconciler.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
@@ -79,13 +89,13 @@ afterEach(() => {
   for (const s of stops.splice(0)) s();
 });
 
-async function world(seed: (f: FakeClient) => void, statusIntervalMs = 0): Promise<World> {
+async function world(seed: (f: FakeClient) => void, statusIntervalMs = 0, allowedSecretNames = ['pull', 'old-pull']): Promise<World> {
   const fake = new FakeClient();
   fake.seed(RESOURCES.namespaces, namespace(CREDS));
   seed(fake);
   const woken: string[] = [];
   const digest = Digest.random();
-  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000, digest }, (name, ns) => woken.push(...keysForSecretName(caches, name, ns)));
+  const caches: Caches = new Caches(fake.client, log, { credentialsNamespace: CREDS, syncTimeoutMs: 1000, digest, allowedSecretNames });
   wireEventKeys(caches, (k) => woken.push(k));
   await caches.start();
   stops.push(() => caches.stop());
@@ -274,7 +284,7 @@ describe('reconcile: own writes and retries', () => {
     expect(report.writes).toBe(3);
     // Secret and entry events were someone's as far as the caches knew: they wake that namespace only.
     expect(w.woken.filter((k) => !k.includes('/'))).toEqual([]);
-    for (const i of [w.caches.credentials, w.caches.managedSecrets, w.caches.serviceAccounts]) expect(i.pendingOwnWrites).toBe(0);
+    for (const i of [w.caches.credentials, ...w.caches.targetSecrets.all(), w.caches.serviceAccounts]) expect(i.pendingOwnWrites).toBe(0);
   });
 
   it('a write someone else makes still wakes the key', async () => {
@@ -403,7 +413,7 @@ describe('reconcile: cleanup', () => {
     expect(w.fake.calls.filter((c) => c.verb === 'delete')).toEqual([]);
   });
 
-  it('under Retain the Secrets it writes carry no ownerReference at all', async () => {
+  it('under Retain the Secrets it writes carry no ownerReference at all, and the owner annotation names the credential\'s UID', async () => {
     const w = await world((f) => {
       f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { deletionPolicy: 'Retain' }));
       f.seed(RESOURCES.secrets, source('src', 'pw'));
@@ -411,6 +421,76 @@ describe('reconcile: cleanup', () => {
     });
     await w.reconciler.reconcile('rc');
     expect(secret(w, 'team-a')?.metadata.ownerReferences).toEqual([]);
+    expect(secret(w, 'team-a')?.metadata.annotations?.[OWNER_UID_ANNOTATION]).toBe('uid-rc');
+    // Converged: the owner annotation counts as the owner mark, so nothing is written again.
+    w.fake.calls.length = 0;
+    await w.settle();
+    await w.reconciler.reconcile('rc');
+    expect(writesTo(w.fake.calls, 'secrets')).toEqual([]);
+  });
+});
+
+describe('reconcile: ownership by UID', () => {
+  /** Our labels naming `rc`, without an owner mark (copied), or marked with another UID. */
+  const copied = (ns: string, uid?: string): Secret => {
+    const s = held(ns, 'rc', false);
+    if (uid) s.metadata.ownerReferences = [{ apiVersion: API_VERSION, kind: KIND, name: 'rc', uid, controller: true, blockOwnerDeletion: false }];
+    return s;
+  };
+
+  it.each<[string, string | undefined]>([
+    ['labels alone (a copy)', undefined],
+    ['an ownerReference to an earlier credential of the same name', 'uid-earlier'],
+  ])('a Secret with %s is never updated, deleted or counted', async (_name, uid) => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { namespaces: { include: ['team-a', 'team-b'] } }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), copied('team-a', uid), copied('gone-c', uid));
+      f.seed(RESOURCES.namespaces, namespace('team-a'), namespace('team-b'), namespace('gone-c'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount('team-a'), serviceAccount('team-b'));
+    });
+    const before = w.fake.objects<Secret>(RESOURCES.secrets).map((x) => `${x.metadata.namespace}/${x.metadata.resourceVersion}`);
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'partial' });
+    const writes = writesTo(w.fake.calls, 'secrets');
+    expect(writes.map((c) => `${c.verb} ${c.namespace}`)).toEqual(['create team-b']);
+    expect(w.fake.objects<Secret>(RESOURCES.secrets).filter((x) => x.metadata.namespace !== 'team-b').map((x) => `${x.metadata.namespace}/${x.metadata.resourceVersion}`)).toEqual(before);
+    const st = status(w, 'rc');
+    expect(st?.namespaces).toEqual({ matched: 2, synced: 1, failed: 1 });
+    expect(st?.failures).toEqual([{ namespace: 'team-a', reason: 'SecretConflict', message: expect.stringContaining("carries regcred-operator's labels but no owner reference to an existing RegistryCredential") }]);
+    expect(entries(w, 'team-a')).toEqual([]);
+  });
+
+  it('under Delete leaves such a Secret in place when the credential goes', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z'));
+      f.seed(RESOURCES.secrets, source('src', 'pw'), copied('team-a'), copied('other-b'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'), namespace('other-b'));
+    });
+    w.fake.remove(RESOURCES.registryCredentials, credential('rc', ''));
+    await w.settle();
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'deleted' });
+    expect(w.fake.calls.filter((c) => c.verb === 'delete' && c.resource === 'secrets')).toEqual([]);
+    expect(secret(w, 'team-a')).toBeDefined();
+    expect(secret(w, 'other-b')).toBeDefined();
+  });
+});
+
+describe('reconcile: allowed Secret names', () => {
+  it('a secretName the operator may not write gets SecretNameNotAllowed and an Event, and nothing is written or watched for it', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { secretName: 'elsewhere' }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    // It waits for its input: a retry cannot help.
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'invalid' });
+    expect(ready(w, 'rc')).toMatchObject({ status: 'False', reason: 'SecretNameNotAllowed' });
+    expect(ready(w, 'rc')?.message).toContain('secretName "elsewhere" is not one the operator may write (allowed: pull, old-pull)');
+    expect(writesTo(w.fake.calls, 'secrets')).toEqual([]);
+    expect(writesTo(w.fake.calls, 'serviceaccounts')).toEqual([]);
+    expect(w.caches.targetSecrets.names).toEqual(['pull', 'old-pull']);
+    const events = w.fake.objects<{ metadata: { name: string }; reason: string; type: string }>(RESOURCES.events);
+    expect(events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'SecretNameNotAllowed']]);
   });
 });
 
