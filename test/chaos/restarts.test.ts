@@ -19,7 +19,9 @@ let password: string;
 beforeAll(async () => {
   env = await ChaosEnv.start('restarts', 'rst');
   rng = env.rng('restarts');
-  await env.s.setup();
+  // One Secret name per round: api-1…, etcd-1….
+  const names = Array.from({ length: restartRounds() }, (_, i) => [`api-${i + 1}`, `etcd-${i + 1}`]).flat();
+  await env.s.setup(['--allowed-secret-names', names.join(',')]);
   password = env.s.password(USER);
   await env.s.sourceSecret('pw', { password });
   nss = await env.namespaces(Array.from({ length: CHAOS.namespaces }, (_, i) => `n${i}`));
