@@ -22,8 +22,8 @@ RESULTS := .cluster/test-results
 report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm install uninstall deploy undeploy \
-        docker-build kind-e2e
+        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm keyring registry-tools install uninstall \
+        deploy undeploy docker-build kind-e2e
 
 help:
 	@echo "make dev    local control plane, CRD, sample and the operator with logs"
@@ -59,11 +59,18 @@ typecheck: deps
 lint: deps lint-dockerfile
 	node_modules/.bin/eslint .
 
-# test/unit/chart.test.ts renders the chart with helm and config/ with kubectl: both built and cached first.
-test-unit: deps controlplane helm
+# test/unit/chart.test.ts renders the chart with helm and config/ with kubectl, and
+# test/unit/keyring.test.ts asks kubelet's own keyring code: all built and cached first.
+test-unit: deps controlplane helm keyring
 	$(VITEST) run --project unit $(call report,unit)
 
-test-integration: deps controlplane
+# Real-registry tests (test/integration/registry-client.test.ts, validation.test.ts): Debian's
+# docker-registry and skopeo (apt-get, only when missing; no daemon is started) and distribution's
+# token server, built from the Go module proxy into the tools cache. Quiet when everything is there.
+registry-tools:
+	@bash test/tools/install-registry-tools.sh >/dev/null
+
+test-integration: deps controlplane registry-tools
 	$(VITEST) run --project integration $(call report,integration)
 
 # The end-to-end suite with the operator running as config/rbac's ServiceAccount (make kind-e2e runs it on kind).
@@ -148,6 +155,10 @@ lint-dockerfile: $(HADOLINT)
 # Helm built from the Go module proxy (test/tools/helm) into the cache; prints its path.
 helm:
 	@bash test/tools/build-helm.sh
+
+# kubelet's pull-secret keyring, built from test/controlplane's k8s.io/kubernetes (test/unit/keyring.test.ts); prints its path.
+keyring:
+	@bash test/tools/build-keyring.sh
 
 # The locally built kubectl (make cluster-up writes the same file).
 .cluster/kubectl-path:

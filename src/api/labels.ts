@@ -20,6 +20,8 @@ export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
  * would let the garbage collector take a Secret the policy keeps.
  */
 export const OWNER_UID_ANNOTATION = 'regcred.dev/owner-uid';
+/** Changing its value (any value, e.g. a timestamp) asks for the credentials to be checked again now. */
+export const VALIDATE_REQUESTED_ANNOTATION = 'regcred.dev/validate-requested-at';
 export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
 /**

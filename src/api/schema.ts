@@ -15,6 +15,10 @@ export const DEFAULT_EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-
 export const DEFAULT_SERVICE_ACCOUNTS = ['default'];
 export const MAX_REGISTRIES = 20;
 export const MAX_FAILURES = 20;
+/** Registries listed in status.registries: a dockerConfigFrom entry can bring many. */
+export const MAX_VALIDATED_REGISTRIES = 50;
+export const DEFAULT_VALIDATION_INTERVAL = '1h';
+export const VALIDATION_RESULTS = ['Valid', 'Unauthorized', 'Unreachable', 'TLSError', 'Unexpected'] as const;
 
 // Each rule is written once and used twice: as a CEL rule in the CRD and as a zod refinement.
 interface Rule<T> {
@@ -68,6 +72,32 @@ export const secretRefSchema = z.object({
   }),
 });
 
+export const configMapKeySelectorSchema = z.object({
+  name: objectName.describe('Name of a ConfigMap in the credentials namespace.'),
+  key: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(new RegExp(SECRET_KEY), 'must consist of letters, digits, "-", "_" and "."')
+    .describe('Key within the ConfigMap.'),
+});
+
+type CaBundleFrom = { secretKeyRef?: unknown; configMapKeyRef?: unknown };
+
+export const caBundleFromSchema = withRules(
+  z.object({
+    secretKeyRef: secretKeySelectorSchema.optional().describe('A key of a Secret in the credentials namespace (it must opt in as a source).'),
+    configMapKeyRef: configMapKeySelectorSchema.optional().describe('A key of a ConfigMap in the credentials namespace.'),
+  }),
+  [
+    {
+      cel: 'has(self.secretKeyRef) != has(self.configMapKeyRef)',
+      message: 'caBundleFrom needs exactly one of secretKeyRef or configMapKeyRef',
+      check: (c: CaBundleFrom) => (c.secretKeyRef !== undefined) !== (c.configMapKeyRef !== undefined),
+    },
+  ],
+);
+
 type Entry = {
   server?: string | undefined;
   username?: string | undefined;
@@ -111,7 +141,7 @@ export const registryEntrySchema = withRules(
       .regex(new RegExp(SERVER), 'must be host[:port][/path]')
       .optional()
       .describe(
-        'Registry host[:port][/path]. docker.io, index.docker.io and registry-1.docker.io all render as https://index.docker.io/v1/.',
+        'Registry host[:port][/path]. docker.io, index.docker.io and registry-1.docker.io all render as https://index.docker.io/v1/ (with a repository path, as docker.io/<path>); a /v1/ or /v2/ path means the whole host.',
       ),
     username: z.string().min(1).max(256).optional().describe('Literal user name.'),
     usernameFrom: valueFromSchema.optional().describe('User name read from a Secret key.'),
@@ -120,9 +150,40 @@ export const registryEntrySchema = withRules(
     dockerConfigFrom: secretRefSchema
       .optional()
       .describe('Merge every registry of an existing dockerconfigjson or dockercfg Secret.'),
+    caBundleFrom: caBundleFromSchema
+      .optional()
+      .describe("Validation only: PEM CA certificates, besides the system roots, that this entry's registries may present a certificate from."),
+    insecureSkipTLSVerify: z
+      .boolean()
+      .optional()
+      .describe("Validation only: do not verify this entry's registries' TLS certificates (shown in status). Off by default."),
   }),
   entryRules,
 );
+
+// Go-style durations of hours, minutes and seconds: 90s, 30m, 1h, 1h30m.
+const DURATION = '^([0-9]+h)?([0-9]+m)?([0-9]+s)?$';
+
+/** Milliseconds of a duration such as 1h30m; NaN when it is not one. */
+export function durationMs(value: string): number {
+  const m = new RegExp(DURATION).exec(value);
+  if (!m || value === '') return NaN;
+  const [h, min, sec] = [m[1], m[2], m[3]].map((part) => (part ? Number(part.slice(0, -1)) : 0));
+  return ((h! * 60 + min!) * 60 + sec!) * 1000;
+}
+
+export const validationSchema = z.object({
+  enabled: z.boolean().optional().describe('Check that the credentials open each registry (default true). Never blocks or delays propagation.'),
+  interval: withRules(z.string().min(2).max(32), [
+    {
+      cel: `self.matches('${DURATION}') && self != ''`,
+      message: 'interval must be a duration of hours, minutes and seconds such as 30m or 1h',
+      check: (v: string) => !Number.isNaN(durationMs(v)),
+    },
+  ])
+    .optional()
+    .describe(`How often the credentials are checked again, jittered (default ${DEFAULT_VALIDATION_INTERVAL}, at least 1m); they are also checked on every change of the rendered config and when the annotation regcred.dev/validate-requested-at changes.`),
+});
 
 const labelSelectorRequirementSchema = z.object({
   key: z.string().min(1).max(317),
@@ -184,6 +245,7 @@ export const registryCredentialSpecSchema = z.object({
     .enum(['Delete', 'Retain'])
     .optional()
     .describe('Delete (default) removes our Secrets and ServiceAccount entries when a namespace stops matching or this object is deleted; Retain leaves them.'),
+  validation: validationSchema.optional().describe('Checking the credentials against the registries (status.registries, condition CredentialsValid).'),
 });
 
 export const conditionSchema = z.object({
@@ -201,6 +263,15 @@ export const failureSchema = z.object({
   message: z.string().max(4096),
 });
 
+export const registryStatusSchema = z.object({
+  server: z.string().max(300).describe('The registry as written in the rendered config.'),
+  result: z.enum(VALIDATION_RESULTS).describe('What the registry answered to the credentials.'),
+  message: z.string().max(1024),
+  checkedAt: z.string().meta({ format: 'date-time' }),
+  insecureSkipTLSVerify: z.boolean().optional().describe('The certificate was not verified (insecureSkipTLSVerify).'),
+  plainHTTP: z.boolean().optional().describe('The registry speaks plain HTTP: the credentials travel unencrypted.'),
+});
+
 export const registryCredentialStatusSchema = z.object({
   observedGeneration: z.int().min(0).optional(),
   conditions: z.array(conditionSchema).max(8).optional(),
@@ -212,6 +283,7 @@ export const registryCredentialStatusSchema = z.object({
   credentialHash: z.string().max(100).optional().describe('HMAC-SHA256 of the rendered config under a random key of the installation; never the config itself, nor a plain hash of it.'),
   lastSyncTime: z.string().meta({ format: 'date-time' }).optional(),
   lastRotationTime: z.string().meta({ format: 'date-time' }).optional(),
+  registries: z.array(registryStatusSchema).max(MAX_VALIDATED_REGISTRIES).optional().describe('The last check of the credentials against each registry.'),
 });
 
 export type RegistryEntry = z.output<typeof registryEntrySchema>;
@@ -220,6 +292,8 @@ export type RegistryCredentialSpec = z.output<typeof registryCredentialSpecSchem
 export type RegistryCredentialStatus = z.output<typeof registryCredentialStatusSchema>;
 export type Condition = z.output<typeof conditionSchema>;
 export type Failure = z.output<typeof failureSchema>;
+export type RegistryStatus = z.output<typeof registryStatusSchema>;
+export type ValidationResult = (typeof VALIDATION_RESULTS)[number];
 
 export interface ObjectMeta {
   name: string;
@@ -259,7 +333,11 @@ export interface ResolvedSpec {
   namespaces: { selector?: LabelSelector; include?: string[]; exclude: string[] };
   serviceAccounts: { names: string[]; selector?: LabelSelector };
   deletionPolicy: 'Delete' | 'Retain';
+  validation: { enabled: boolean; intervalMs: number };
 }
+
+/** Checks less often than this would only load the registries. */
+export const MIN_VALIDATION_INTERVAL_MS = 60_000;
 
 export type SpecResult = { ok: true; spec: ResolvedSpec } | { ok: false; message: string };
 
@@ -292,6 +370,10 @@ export function resolveSpec(name: string, rawSpec: unknown): SpecResult {
         ...(s.serviceAccounts?.selector ? { selector: s.serviceAccounts.selector } : {}),
       },
       deletionPolicy: s.deletionPolicy ?? 'Delete',
+      validation: {
+        enabled: s.validation?.enabled ?? true,
+        intervalMs: Math.max(MIN_VALIDATION_INTERVAL_MS, durationMs(s.validation?.interval ?? DEFAULT_VALIDATION_INTERVAL)),
+      },
     },
   };
 }

@@ -7,11 +7,11 @@ import { resolveSpec, type RegistryCredential, type ResolvedSpec } from '../api/
 import { RESOURCES, type KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { SecretsByName } from '../kube/named-secrets.ts';
-import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { ApplyCaches } from './apply.ts';
 import type { Digest } from './digest.ts';
 import { ourEntries, ours, ownedBy, validHolder } from './desired.ts';
-import { leanCredential, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from './lean.ts';
+import { leanConfigMap, leanCredential, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from './lean.ts';
 
 type Resolved = ReturnType<typeof resolveSpec>;
 
@@ -65,6 +65,8 @@ export class Caches implements ApplyCaches {
   readonly serviceAccounts: Informer<ServiceAccount>;
   /** Every Secret of the credentials namespace; the data of sources only. */
   readonly sourceSecrets: Informer<Secret>;
+  /** ConfigMaps of the credentials namespace: CA bundles for validation. */
+  readonly configMaps: Informer<ConfigMap>;
   /**
    * Every Secret of an allowed name, cluster-wide, whoever made it: ours as metadata and the digest
    * of their data, anyone else's as metadata alone.
@@ -79,11 +81,12 @@ export class Caches implements ApplyCaches {
     this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log, { transform: leanNamespace });
     this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log, { transform: leanServiceAccount });
     this.sourceSecrets = new Informer<Secret>(client, RESOURCES.secrets, log, { namespace: options.credentialsNamespace, transform: leanSourceSecret });
+    this.configMaps = new Informer<ConfigMap>(client, RESOURCES.configMaps, log, { namespace: options.credentialsNamespace, transform: leanConfigMap });
     this.targetSecrets = new SecretsByName(client, log, options.allowedSecretNames, { transform: leanTargetSecret(options.digest) });
   }
 
   all(): Informer<never>[] {
-    return [this.credentials, this.namespaces, this.serviceAccounts, this.sourceSecrets, ...this.targetSecrets.all()] as unknown as Informer<never>[];
+    return [this.credentials, this.namespaces, this.serviceAccounts, this.sourceSecrets, this.configMaps, ...this.targetSecrets.all()] as unknown as Informer<never>[];
   }
 
   async start(): Promise<void> {

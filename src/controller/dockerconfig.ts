@@ -24,8 +24,12 @@ export function registryKey(server: string): string {
   const slash = withoutScheme.indexOf('/');
   const host = (slash === -1 ? withoutScheme : withoutScheme.slice(0, slash)).toLowerCase();
   const path = slash === -1 ? '' : withoutScheme.slice(slash).replace(/\/+$/, '');
-  if (DOCKER_HUB_HOSTS.has(host) && (path === '' || /^\/v[12]$/.test(path))) return DOCKER_HUB_KEY;
-  return host + path;
+  // kubelet reads a trailing /v1/ or /v2/ as the whole host (the form docker login writes), and
+  // without the slash as a repository path: it goes. A Docker Hub repository path is matched only
+  // under docker.io, the host kubelet names Docker Hub images with.
+  const wholeHost = path === '' || /^\/v[12]$/.test(path);
+  if (DOCKER_HUB_HOSTS.has(host)) return wholeHost ? DOCKER_HUB_KEY : `docker.io${path}`;
+  return wholeHost ? host : host + path;
 }
 
 export function basicAuth(username: string, password: string): string {

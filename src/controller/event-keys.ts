@@ -7,11 +7,11 @@
 // secretName compete for the same Secrets, so whatever wakes one wakes all of them: arbitration
 // between them must never wait for an unrelated event.
 import type { RegistryCredential } from '../api/schema.ts';
-import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import { secretNameOf, type Caches } from './caches.ts';
 import { heldBy, ourEntries } from './desired.ts';
 import { namespaceRulesMatch } from './selection.ts';
-import { referencedSecrets } from './sources.ts';
+import { referencedConfigMaps, referencedSecrets } from './sources.ts';
 
 type Lookups = Pick<Caches, 'credentials' | 'specs' | 'namespaces' | 'managesIn'>;
 
@@ -94,6 +94,14 @@ export function keysForSourceSecret(c: Lookups, secret: Secret): Set<string> {
   }));
 }
 
+/** A ConfigMap of the credentials namespace changed: the credentials that read a CA bundle from it. */
+export function keysForConfigMap(c: Lookups, cm: ConfigMap): Set<string> {
+  return new Set(matching(c, (rc) => {
+    const spec = c.specs.get(rc);
+    return !!spec && referencedConfigMaps(spec.registries).has(cm.metadata.name);
+  }));
+}
+
 /**
  * A Secret of a name we may write changed: the credentials its labels name (before and after) and
  * every credential rendering to that name, in that namespace alone.
@@ -117,5 +125,6 @@ export function wireEventKeys(c: Caches, enqueue: (key: string) => void): void {
   c.namespaces.on((ns, old) => add(keysForNamespace(c, ns, old)));
   c.serviceAccounts.on((sa, old) => add(keysForServiceAccount(c, sa, old)));
   c.sourceSecrets.on((secret) => add(keysForSourceSecret(c, secret)));
+  c.configMaps.on((cm) => add(keysForConfigMap(c, cm)));
   c.targetSecrets.on((secret, old) => add(keysForTargetSecret(c, secret, old)));
 }

@@ -4,7 +4,7 @@
 // of a watched name that are not ours are kept as metadata alone.
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 import type { ObjectMeta, RegistryCredential } from '../api/schema.ts';
-import type { Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
+import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { Digest } from './digest.ts';
 import { DOCKERCONFIGJSON_KEY } from './dockerconfig.ts';
 import { mayBeSource } from './sources.ts';
@@ -49,6 +49,12 @@ export const leanNamespace = (ns: Namespace): Namespace => ({
 export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   metadata: leanMetadata(sa.metadata),
   ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets } : {}),
+});
+
+/** A ConfigMap of the credentials namespace: where a CA bundle for validation may come from. */
+export const leanConfigMap = (cm: ConfigMap): ConfigMap => ({
+  metadata: leanMetadata(cm.metadata),
+  ...(cm.data ? { data: cm.data } : {}),
 });
 
 /**

@@ -11,6 +11,7 @@ import type { Digest } from './digest.ts';
 import { parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
+import { Validator } from './validation/validator.ts';
 import { PendingWork } from './work.ts';
 
 export interface OperatorOptions {
@@ -26,6 +27,8 @@ export interface OperatorOptions {
   cacheSyncTimeoutMs?: number;
   /** At most one status write per credential this often. */
   statusIntervalMs?: number;
+  /** Registries checked at once across every credential (validation). */
+  validationConcurrency?: number;
   /** Backoff bounds of the work queue (tests shorten them). */
   baseDelayMs?: number;
   maxDelayMs?: number;
@@ -39,6 +42,7 @@ export class Operator {
   private readonly metrics: Metrics | undefined;
   private readonly options: OperatorOptions;
   private readonly pending = new PendingWork();
+  private readonly validator: Validator;
   /** When each credential's next full pass (the resync) is due. */
   private readonly resyncDue = new Map<string, number>();
   private working = false;
@@ -78,7 +82,16 @@ export class Operator {
       allowedSecretNames: options.allowedSecretNames,
     });
     wireEventKeys(this.caches, enqueue);
-    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, options);
+    // A finished check only needs its status written: a run with no pending namespaces does that.
+    this.validator = new Validator({
+      wake: (credential) => {
+        if (this.working) this.queue.add(credential);
+      },
+      ...(options.validationConcurrency !== undefined ? { concurrency: options.validationConcurrency } : {}),
+      onResults: (credential, results) => metrics?.setRegistryResults(credential, results),
+      onForget: (credential) => metrics?.forgetRegistryResults(credential),
+    });
+    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, { ...options, validator: this.validator });
     metrics?.bind({
       queueDepth: () => this.queue.depth,
       managedSecrets: () => this.caches.managedSecretCount,
@@ -154,6 +167,7 @@ export class Operator {
   /** Stops taking work and waits up to `timeoutMs` for reconciles in flight. */
   async stop(timeoutMs: number): Promise<boolean> {
     this.working = false;
+    this.validator.stop();
     const finished = await this.queue.shutdown(timeoutMs);
     this.caches.stop();
     return finished;

@@ -5,7 +5,7 @@
 // are recorded) so the work queue backs the key off; only an invalid spec or an unreadable source
 // waits for its input to change.
 import type { Logger } from 'pino';
-import { FINALIZER } from '../api/labels.ts';
+import { FINALIZER, VALIDATE_REQUESTED_ANNOTATION } from '../api/labels.ts';
 import { type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, isNotFound, type KubeClient } from '../kube/client.ts';
 import type { Namespace } from '../kube/objects.ts';
@@ -13,14 +13,16 @@ import type { WorkResult } from '../queue/workqueue.ts';
 import { Applier, type ApplyResult } from './apply.ts';
 import type { Caches } from './caches.ts';
 import type { Digest } from './digest.ts';
-import { renderDockerConfig } from './dockerconfig.ts';
+import { renderDockerConfig, type ResolvedEntry } from './dockerconfig.ts';
 import { desiredState, hasEntry, plan, type CredentialView, type NamespaceTarget, type Observed, type Plan } from './desired.ts';
 import { OutcomeBook, type NamespaceOutcome } from './outcomes.ts';
 import type { Work } from './work.ts';
 import type { EventRecorder } from './events.ts';
 import { namespaceSelected } from './selection.ts';
-import { resolveEntries, type SourceInputs } from './sources.ts';
-import { eventsFor, nextStatus, statusChanged, type Outcome } from './status.ts';
+import { resolveEntries, sourceRefusal, type SourceInputs } from './sources.ts';
+import { eventsFor, nextStatus, statusChanged, type Outcome, type ValidationView } from './status.ts';
+import { validationTargets, type CaBundleLookup } from './validation/targets.ts';
+import type { Validator } from './validation/validator.ts';
 
 export interface ReconcilerOptions {
   credentialsNamespace: string;
@@ -31,6 +33,8 @@ export interface ReconcilerOptions {
   handoverRecheckMs?: number;
   /** At most one status write per credential this often; the last one of a burst is never lost. */
   statusIntervalMs?: number;
+  /** Checks the credentials against the registries in the background; none: no validation. */
+  validator?: Validator;
 }
 
 export interface ReconcileReport extends WorkResult {
@@ -102,6 +106,7 @@ export class Reconciler {
       return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
     }
     const rendered = renderDockerConfig(sources.entries, this.options.digest);
+    const validation = this.validate(rc, spec, sources.entries);
 
     const credential = view(rc, spec);
     const rivals = this.rivals(credential.name, spec.secretName);
@@ -127,7 +132,7 @@ export class Reconciler {
     else this.outcomes.replace(name, outcomes);
     const summary = this.outcomes.summary(name);
     const outcome: Outcome = { kind: 'applied', ...summary, hash: rendered.hash, shadowed: rendered.shadowed, writes };
-    const report = await this.finish(rc, outcome, summary.failures.length ? 'partial' : 'synced', writes);
+    const report = await this.finish(rc, outcome, summary.failures.length ? 'partial' : 'synced', writes, validation);
     const failed = applied.failures.filter((f) => f.reason === 'WriteFailed');
     if (failed.length) throw new RetryableFailure(`${failed.length} writes failed; first: ${failed[0]!.message}`, applied.retryAfterSeconds);
     // Secrets left for a rival: look again soon in case the rival's write never comes.
@@ -139,6 +144,48 @@ export class Reconciler {
   forget(name: string): void {
     this.outcomes.forget(name);
     this.lastStatusWrite.delete(name);
+    this.options.validator?.forget(name);
+  }
+
+  /**
+   * Hands what is rendered to the validator (which checks it in the background when it is new or
+   * a check was asked for) and says what the status shows of it.
+   */
+  private validate(rc: RegistryCredential, spec: ResolvedSpec, entries: ResolvedEntry[]): ValidationView | undefined {
+    const validator = this.options.validator;
+    if (!validator) return undefined;
+    const name = rc.metadata.name;
+    if (!spec.validation.enabled) {
+      validator.forget(name);
+      return { enabled: false };
+    }
+    const inputs = validationTargets(spec.registries, entries, this.caBundles(name), this.options.digest);
+    validator.observe(name, inputs, spec.validation.intervalMs, rc.metadata.annotations?.[VALIDATE_REQUESTED_ANNOTATION]);
+    return { enabled: true, results: validator.results(name) };
+  }
+
+  /** CA bundles for validation: keys of source Secrets (opted in, as for credentials) or of ConfigMaps. */
+  private caBundles(credential: string): CaBundleLookup {
+    const ns = this.options.credentialsNamespace;
+    const decode = (value: string | undefined, where: string, key: string) =>
+      value === undefined ? { ok: false as const, message: `${where} has no key ${key}` } : { ok: true as const, pem: value };
+    return {
+      secretKey: (name, key) => {
+        const where = `Secret ${ns}/${name}`;
+        const secret = this.caches.sourceSecrets.get(ns, name);
+        if (!secret) return { ok: false, message: `${where} not found` };
+        const refusal = sourceRefusal(secret, credential);
+        if (refusal) return { ok: false, message: `${where} ${refusal}` };
+        const encoded = secret.data?.[key];
+        return decode(encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8'), where, key);
+      },
+      configMapKey: (name, key) => {
+        const where = `ConfigMap ${ns}/${name}`;
+        const cm = this.caches.configMaps.get(ns, name);
+        if (!cm) return { ok: false, message: `${where} not found` };
+        return decode(cm.data?.[key], where, key);
+      },
+    };
   }
 
   /**
@@ -146,9 +193,9 @@ export class Reconciler {
    * soon after the last is left to a run the report asks for at the end of the interval, which
    * computes the status afresh from the outcomes of that moment.
    */
-  private async finish(rc: RegistryCredential, outcome: Outcome, result: ReconcileReport['result'], writes: number): Promise<ReconcileReport> {
+  private async finish(rc: RegistryCredential, outcome: Outcome, result: ReconcileReport['result'], writes: number, validation?: ValidationView): Promise<ReconcileReport> {
     const prev = rc.status;
-    const next = nextStatus(prev, rc.metadata.generation ?? 0, outcome, new Date());
+    const next = nextStatus(prev, rc.metadata.generation ?? 0, outcome, new Date(), validation);
     if (!statusChanged(prev, next) && prev?.lastSyncTime === next.lastSyncTime) return { result, writes };
     const name = rc.metadata.name;
     const wait = (this.lastStatusWrite.get(name) ?? -Infinity) + (this.options.statusIntervalMs ?? 0) - Date.now();

@@ -131,9 +131,14 @@ function notFound(message: string): { ok: false; reason: 'SourceNotFound'; messa
   return { ok: false, reason: 'SourceNotFound', message };
 }
 
-/** Every credentials-namespace Secret name the entries read. */
+/** Every credentials-namespace Secret name the entries read, CA bundles for validation included. */
 export function referencedSecrets(entries: RegistryEntry[]): Set<string> {
-  return new Set(entries.flatMap((e) => kindOf(e)?.secretNames(e) ?? []));
+  return new Set(entries.flatMap((e) => [...(kindOf(e)?.secretNames(e) ?? []), ...(e.caBundleFrom?.secretKeyRef ? [e.caBundleFrom.secretKeyRef.name] : [])]));
+}
+
+/** Every credentials-namespace ConfigMap name the entries read (CA bundles for validation). */
+export function referencedConfigMaps(entries: RegistryEntry[]): Set<string> {
+  return new Set(entries.flatMap((e) => (e.caBundleFrom?.configMapKeyRef ? [e.caBundleFrom.configMapKeyRef.name] : [])));
 }
 
 export type ResolveAllResult = { ok: true; entries: ResolvedEntry[] } | SourceFailure;

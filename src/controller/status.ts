@@ -1,7 +1,7 @@
 // Status and Events from the outcome of reconciles: pure functions. The previous status is the
 // memory: an Event is recorded only when the status it describes changes, so restarts and repeated
 // reconciles never repeat one.
-import { MAX_FAILURES, type Condition, type Failure, type RegistryCredentialStatus } from '../api/schema.ts';
+import { MAX_FAILURES, MAX_VALIDATED_REGISTRIES, type Condition, type Failure, type RegistryCredentialStatus, type RegistryStatus } from '../api/schema.ts';
 import { kubeTime } from '../kube/time.ts';
 import { canonicalJson, type ShadowedRegistry } from './dockerconfig.ts';
 import type { SourceFailureReason } from './sources.ts';
@@ -23,6 +23,11 @@ export type Outcome =
       /** Rivals with the same secretName that want namespaces this credential holds. */
       contestedBy?: string[];
     };
+
+/** What validation has to say: off, or on with the results of the last check of what is rendered (none yet: undefined). */
+export type ValidationView = { enabled: false } | { enabled: true; results: RegistryStatus[] | undefined };
+
+export const CREDENTIALS_VALID = 'CredentialsValid';
 
 export interface EventSpec {
   type: 'Normal' | 'Warning';
@@ -65,9 +70,43 @@ export function setCondition(conditions: Condition[] | undefined, next: Conditio
   return [...(conditions ?? []).filter((c) => c.type !== next.type), merged];
 }
 
-export function nextStatus(prev: RegistryCredentialStatus | undefined, generation: number, outcome: Outcome, now: Date): RegistryCredentialStatus {
+/**
+ * CredentialsValid, and status.registries, from the view; undefined keeps both as they were (a
+ * check of a new config not finished yet: the last results stand until it is).
+ */
+function validationStatus(view: ValidationView, generation: number, now: string, prev: Condition | undefined): { condition: Condition; registries?: RegistryStatus[] } | undefined {
+  const base = { type: CREDENTIALS_VALID, observedGeneration: generation, lastTransitionTime: now };
+  if (!view.enabled) return { condition: { ...base, status: 'Unknown', reason: 'ValidationDisabled', message: 'spec.validation.enabled is false' } };
+  const results = view.results;
+  if (!results) {
+    return prev ? undefined : { condition: { ...base, status: 'Unknown', reason: 'NotChecked', message: 'the credentials have not been checked yet' } };
+  }
+  const registries = results.slice(0, MAX_VALIDATED_REGISTRIES);
+  const failing = registries.filter((r) => r.result !== 'Valid');
+  if (failing.length === 0) {
+    return { condition: { ...base, status: 'True', reason: 'Valid', message: `${registries.length} of ${registries.length} registries accept the credentials` }, registries };
+  }
+  const message = failing.map((r) => `${r.server}: ${r.result} (${r.message})`).join('; ').slice(0, 4096);
+  return { condition: { ...base, status: 'False', reason: failing[0]!.result, message }, registries };
+}
+
+export function nextStatus(
+  prev: RegistryCredentialStatus | undefined,
+  generation: number,
+  outcome: Outcome,
+  now: Date,
+  validation?: ValidationView,
+): RegistryCredentialStatus {
   const t = kubeTime(now);
-  const conditions = setCondition(prev?.conditions, readyCondition(outcome, generation, t));
+  let conditions = setCondition(prev?.conditions, readyCondition(outcome, generation, t));
+  let registries = prev?.registries;
+  if (validation) {
+    const v = validationStatus(validation, generation, t, prev?.conditions?.find((c) => c.type === CREDENTIALS_VALID));
+    if (v) {
+      conditions = setCondition(conditions, v.condition);
+      registries = v.registries;
+    }
+  }
   const next: RegistryCredentialStatus = {
     observedGeneration: generation,
     conditions,
@@ -77,6 +116,7 @@ export function nextStatus(prev: RegistryCredentialStatus | undefined, generatio
     ...(prev?.credentialHash ? { credentialHash: prev.credentialHash } : {}),
     ...(prev?.lastSyncTime ? { lastSyncTime: prev.lastSyncTime } : {}),
     ...(prev?.lastRotationTime ? { lastRotationTime: prev.lastRotationTime } : {}),
+    ...(registries ? { registries } : {}),
   };
   if (outcome.kind !== 'applied') return next;
 
@@ -132,9 +172,29 @@ export function eventsFor(prev: RegistryCredentialStatus | undefined, next: Regi
     const first = after.reason === 'PartiallySynced' && next.failures?.[0] ? `; first: ${next.failures[0].namespace}: ${next.failures[0].message}` : '';
     events.push({ type: after.status === 'True' ? 'Normal' : 'Warning', reason: after.reason, note: `${after.message}${first}` });
   }
+  events.push(...registryEvents(prev?.registries, next.registries));
   const hash = next.credentialHash;
   if (hash && rotated(prev?.credentialHash, hash)) {
     events.push({ type: 'Normal', reason: 'Rotated', note: `credentials changed (${hash.slice(0, 19)}…); ${next.namespaces?.synced ?? 0} namespaces updated` });
+  }
+  return events;
+}
+
+/**
+ * A Warning when a registry stops accepting the credentials (or first refuses them), a Normal one
+ * when it accepts them again; nothing while its result stays the same.
+ */
+function registryEvents(prev: RegistryStatus[] | undefined, next: RegistryStatus[] | undefined): EventSpec[] {
+  const before = new Map((prev ?? []).map((r) => [r.server, r.result]));
+  const events: EventSpec[] = [];
+  for (const r of next ?? []) {
+    const was = before.get(r.server);
+    if (r.result === was) continue;
+    if (r.result !== 'Valid') {
+      events.push({ type: 'Warning', reason: 'RegistryInvalid', note: `${r.server}: ${r.result} (${r.message})` });
+    } else if (was !== undefined) {
+      events.push({ type: 'Normal', reason: 'RegistryValid', note: `${r.server} accepts the credentials again` });
+    }
   }
   return events;
 }

@@ -22,6 +22,7 @@ const core = (plural: string, kind: string, namespaced = true): Resource => ({ g
 export const RESOURCES = {
   namespaces: core('namespaces', 'Namespace', false),
   secrets: core('secrets', 'Secret'),
+  configMaps: core('configmaps', 'ConfigMap'),
   serviceAccounts: core('serviceaccounts', 'ServiceAccount'),
   pods: core('pods', 'Pod'),
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },

@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client). One registry per operator so tests can run several.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VALIDATION_RESULTS, type ValidationResult } from '../api/schema.ts';
 
 /** Read at scrape time, so gauges never lag the caches. */
 export interface MetricSources {
@@ -51,6 +52,14 @@ export class Metrics {
   readonly informerRestarts = this.perInformer('regcred_informer_restarts', 'Watch reconnects and relists per informer.', (i) => i.restarts);
   readonly informerHandlerErrors = this.perInformer('regcred_informer_handler_errors', 'Watch events that could not be applied or whose handler threw, per informer.', (i) => i.handlerErrors);
   readonly leader = new Gauge({ name: 'regcred_leader', help: '1 while this process holds the leader lease.', registers: [this.registry] });
+  readonly registryValidation = new Gauge({
+    name: 'regcred_registry_validation',
+    help: '1 for the result of the last check of each registry of each RegistryCredential, 0 for the other results.',
+    labelNames: ['credential', 'server', 'result'],
+    registers: [this.registry],
+  });
+  /** The servers each credential has series for, so the ones it no longer has are removed. */
+  private readonly validatedServers = new Map<string, Set<string>>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'regcred_' });
@@ -58,6 +67,24 @@ export class Metrics {
 
   bind(sources: MetricSources): void {
     this.sources = sources;
+  }
+
+  setRegistryResults(credential: string, results: Array<{ server: string; result: ValidationResult }>): void {
+    const servers = new Set(results.map((r) => r.server));
+    for (const server of this.validatedServers.get(credential) ?? []) if (!servers.has(server)) this.removeServer(credential, server);
+    for (const r of results) {
+      for (const result of VALIDATION_RESULTS) this.registryValidation.set({ credential, server: r.server, result }, r.result === result ? 1 : 0);
+    }
+    this.validatedServers.set(credential, servers);
+  }
+
+  forgetRegistryResults(credential: string): void {
+    for (const server of this.validatedServers.get(credential) ?? []) this.removeServer(credential, server);
+    this.validatedServers.delete(credential);
+  }
+
+  private removeServer(credential: string, server: string): void {
+    for (const result of VALIDATION_RESULTS) this.registryValidation.remove({ credential, server, result });
   }
 
   private sourced(name: string, help: string, read: (s: MetricSources) => number): Gauge {

@@ -136,6 +136,8 @@ describe('config/default on the API server', () => {
       ['create', 'secrets', '-n', 'default'],
       // Sources and the digest key Secret, read (and the key created once) in the credentials namespace.
       ...['get', 'list', 'watch', 'create'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
+      // ConfigMaps that may hold CA bundles for validation, in the credentials namespace.
+      ...['list', 'watch'].map((v) => [v, 'configmaps', '-n', NAMESPACE]),
       ['create', 'events.events.k8s.io', '-n', 'default'],
       ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
       // --metrics-secure: who a scraper's token belongs to, and whether it may read /metrics.

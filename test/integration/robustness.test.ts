@@ -80,10 +80,18 @@ describe('quiescence', () => {
       }
       return versions;
     };
-    // Let the reconciles triggered by our own writes drain first: the last one made no write.
-    await eventually('a reconcile that writes nothing', async () => {
-      const lines = s.operator!.logs().split('\n').filter((l) => l.includes(`"key":"${rc.metadata.name}"`) && l.includes('"msg":"reconciled"'));
-      return lines.at(-1)?.includes('"writes":0');
+    // The credentials' check against the registry ends with one status write: let it land first.
+    await eventually('the credentials checked', async () =>
+      (await s.getCredential(rc.metadata.name)).status?.conditions?.some((c) => c.type === 'CredentialsValid' && c.status !== 'Unknown'));
+    // Then let the reconciles triggered by our own writes drain: no reconcile for 2 s.
+    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes(`"key":"${rc.metadata.name}"`) && l.includes('"msg":"reconciled"')).length;
+    let seen = -1;
+    await eventually('no reconcile for 2 s', async () => {
+      const now = reconciles();
+      const idle = now === seen;
+      seen = now;
+      if (!idle) await new Promise((r) => setTimeout(r, 2000));
+      return idle;
     });
     const before = await snapshot();
     const writesBefore = await apiServerWrites();

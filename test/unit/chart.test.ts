@@ -234,7 +234,10 @@ describe('config/default', () => {
     // Source Secrets are read in the credentials namespace alone.
     const sourcesRole = find(objects, 'Role', 'regcred-operator-sources');
     expect(sourcesRole.metadata.namespace).toBe(NAMESPACE);
-    expect(sourcesRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }]);
+    expect(sourcesRole.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+    ]);
     // The Lease in the operator's namespace; Events about cluster-scoped objects in `default`.
     const leaseRole = find(objects, 'Role', 'regcred-operator-leader-election');
     expect(leaseRole.metadata.namespace).toBe(NAMESPACE);

@@ -25,6 +25,13 @@ describe('registryKey', () => {
     ['https://ghcr.io/', 'ghcr.io'],
     ['http://localhost:5000/team/', 'localhost:5000/team'],
     ['docker.io/library', 'docker.io/library'],
+    // As kubelet's keyring reads them (test/unit/keyring.test.ts).
+    ['index.docker.io/acme', 'docker.io/acme'],
+    ['https://registry-1.docker.io/acme/', 'docker.io/acme'],
+    ['https://private-registry.io/v2/', 'private-registry.io'],
+    ['https://private-registry.io/v1', 'private-registry.io'],
+    ['host:5000/v2/', 'host:5000'],
+    ['host:5000/v2/team', 'host:5000/v2/team'],
   ])('%s → %s', (server, key) => {
     expect(registryKey(server)).toBe(key);
   });

@@ -22,6 +22,7 @@ import { authEntry, renderDockerConfig } from '../../src/controller/dockerconfig
 import { wireEventKeys } from '../../src/controller/event-keys.ts';
 import { EventRecorder } from '../../src/controller/events.ts';
 import { Reconciler, RetryableFailure } from '../../src/controller/reconciler.ts';
+import { Validator } from '../../src/controller/validation/validator.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import { FakeClient, type Call } from '../support/fake-client.ts';
@@ -629,3 +630,65 @@ describe('reconcile: digests', () => {
     expect(w.fake.writes().length).toBe(before);
   });
 });
+
+describe('reconcile: validation', () => {
+  it('hands the rendered credentials to the validator without waiting for it, and writes its results into the status when woken', async () => {
+    const w = await world((f) => seedTeams(f));
+    const woken: string[] = [];
+    const probed: string[] = [];
+    const validator = new Validator({
+      wake: (c) => woken.push(c),
+      probe: async (t) => {
+        probed.push(`${t.server} ${t.username}`);
+        return { server: t.server, result: 'Unauthorized', message: 'HTTP 401 from the registry' };
+      },
+    });
+    stops.push(() => validator.stop());
+    const reconciler = new Reconciler(w.fake.client, w.caches, new EventRecorder(w.fake.client, log), log, {
+      credentialsNamespace: CREDS, digest: w.digest, maxConcurrentWrites: 4, validator,
+    });
+    await reconciler.reconcile('rc');
+    // Propagation did not wait: Ready is written with CredentialsValid still Unknown.
+    expect(ready(w, 'rc')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(status(w, 'rc')?.conditions?.find((c) => c.type === 'CredentialsValid')).toMatchObject({ status: 'Unknown', reason: 'NotChecked' });
+    await eventuallyTrue(() => woken.length === 1);
+    expect(probed).toEqual(['ghcr.io u']);
+
+    w.fake.calls.length = 0;
+    await reconciler.reconcile('rc', { full: false, namespaces: new Set() });
+    // The run a finished check causes writes the status alone.
+    expect(w.fake.writes().map((c) => `${c.verb} ${c.resource}${c.subresource ? `/${c.subresource}` : ''}`)).toEqual(['patch registrycredentials/status', 'create events']);
+    const st = status(w, 'rc')!;
+    expect(st.conditions?.find((c) => c.type === 'CredentialsValid')).toMatchObject({ status: 'False', reason: 'Unauthorized', message: 'ghcr.io: Unauthorized (HTTP 401 from the registry)' });
+    expect(st.registries).toEqual([{ server: 'ghcr.io', result: 'Unauthorized', message: 'HTTP 401 from the registry', checkedAt: expect.any(String) }]);
+    expect(JSON.stringify(st)).not.toContain(b64('u:pw'));
+    const events = w.fake.objects<{ metadata: { name: string }; reason: string; type: string }>(RESOURCES.events);
+    expect(events.map((e) => [e.type, e.reason])).toContainEqual(['Warning', 'RegistryInvalid']);
+    // Nothing new to check: the next reconcile probes nothing.
+    await reconciler.reconcile('rc');
+    await new Promise((r) => setImmediate(r));
+    expect(probed).toHaveLength(1);
+  });
+
+  it('with validation turned off probes nothing and says so', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { validation: { enabled: false } }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+    });
+    const probe = vi.fn();
+    const validator = new Validator({ wake: () => undefined, probe });
+    stops.push(() => validator.stop());
+    const reconciler = new Reconciler(w.fake.client, w.caches, new EventRecorder(w.fake.client, log), log, {
+      credentialsNamespace: CREDS, digest: w.digest, maxConcurrentWrites: 4, validator,
+    });
+    await reconciler.reconcile('rc');
+    expect(probe).not.toHaveBeenCalled();
+    expect(status(w, 'rc')?.conditions?.find((c) => c.type === 'CredentialsValid')).toMatchObject({ status: 'Unknown', reason: 'ValidationDisabled' });
+  });
+});
+
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+}

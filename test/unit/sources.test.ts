@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { ALLOWED_CREDENTIALS_ANNOTATION, COMPONENT_LABEL, DIGEST_KEY_COMPONENT, SOURCE_LABEL } from '../../src/api/labels.ts';
-import { resolveSpec, type RegistryEntry } from '../../src/api/schema.ts';
+import type { RegistryEntry } from '../../src/api/schema.ts';
 import { DOCKER_HUB_KEY, authEntry } from '../../src/controller/dockerconfig.ts';
 import { referencedSecrets, resolveEntries, type SourceInputs, type SourceSecret } from '../../src/controller/sources.ts';
+import { loadSample } from '../support/samples.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const PASSWORD = 'Sup3r-S3cret-Pa55';
@@ -241,15 +240,8 @@ describe('resolveEntries: only Secrets that opted in are read', () => {
 
 describe('the samples', () => {
   it.each(['config/samples/private-registry.yaml', 'config/samples/dockerhub-and-ghcr.yaml'])('%s: the RegistryCredential may read every source Secret it creates', (file) => {
-    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS());
-    const secrets: Record<string, SourceSecret> = Object.fromEntries(docs.filter((d) => d.kind === 'Secret').map((d) => [
-      d.metadata.name,
-      { metadata: d.metadata, type: d.type, data: Object.fromEntries(Object.entries<string>(d.stringData ?? {}).map(([k, v]) => [k, b64(v)])) },
-    ]));
-    const rc = docs.find((d) => d.kind === 'RegistryCredential');
-    const spec = resolveSpec(rc.metadata.name, rc.spec);
-    if (!spec.ok) throw new Error(spec.message);
-    expect(resolveEntries(spec.spec.registries, inputs(secrets, rc.metadata.name))).toMatchObject({ ok: true });
+    const sample = loadSample(file);
+    expect(resolveEntries(sample.spec.registries, inputs(sample.secrets, sample.name))).toMatchObject({ ok: true });
   });
 });
 
