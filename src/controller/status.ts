@@ -63,11 +63,14 @@ function readyCondition(outcome: Outcome, generation: number, now: string): Cond
   }
 }
 
-/** Replaces a condition, keeping lastTransitionTime unless its status flips. */
+/**
+ * Replaces a condition in its place (so an unchanged status compares equal), keeping
+ * lastTransitionTime unless its status flips.
+ */
 export function setCondition(conditions: Condition[] | undefined, next: Condition): Condition[] {
   const prev = conditions?.find((c) => c.type === next.type);
   const merged = prev && prev.status === next.status ? { ...next, lastTransitionTime: prev.lastTransitionTime } : next;
-  return [...(conditions ?? []).filter((c) => c.type !== next.type), merged];
+  return prev ? conditions!.map((c) => (c === prev ? merged : c)) : [...(conditions ?? []), merged];
 }
 
 /**

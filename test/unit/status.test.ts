@@ -189,6 +189,13 @@ describe('setCondition', () => {
     const c = { type: 'Ready', status: 'True' as const, reason: 'Synced', message: 'm', lastTransitionTime: 't1' };
     expect(setCondition(undefined, c)).toEqual([c]);
   });
+
+  it('replaces a condition in its place, so the same conditions in another order never read as a change', () => {
+    const ready = { type: 'Ready', status: 'True' as const, reason: 'Synced', message: 'm', lastTransitionTime: 't1' };
+    const valid = { type: 'CredentialsValid', status: 'False' as const, reason: 'Unauthorized', message: 'm', lastTransitionTime: 't1' };
+    expect(setCondition([ready, valid], { ...ready, message: 'n', lastTransitionTime: 't2' })).toEqual([{ ...ready, message: 'n' }, valid]);
+    expect(setCondition([ready], valid)).toEqual([ready, valid]);
+  });
 });
 
 describe('statusChanged', () => {
