@@ -57,6 +57,12 @@ const flagShape = {
     .default(['regcred']),
   'metrics-secure': z.boolean().default(false),
   'metrics-cert-dir': z.string().min(1).optional(),
+  'pod-injection': z.enum(['webhook', 'off']).default('webhook'),
+  'webhook-bind-address': address.default(':9443'),
+  'webhook-url': z.url({ protocol: /^https$/ }).optional(),
+  'webhook-service-name': z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name').max(63).default('regcred-operator-webhook'),
+  'webhook-configuration-name': z.string().max(253).regex(SECRET_NAME, 'must be an object name').default('regcred-operator'),
+  'webhook-secret-name': z.string().max(253).regex(SECRET_NAME, 'must be a Secret name').default('regcred-operator-webhook-tls'),
 };
 
 /** The flags that take no value. */
@@ -121,6 +127,17 @@ Usage: regcred-operator [flags]
                                     /metrics (SubjectAccessReview)
   --metrics-cert-dir DIR            tls.crt and tls.key for --metrics-secure, re-read when they
                                     change (default: a self-signed certificate made at start)
+  --pod-injection MODE              webhook: a mutating admission webhook adds the pull secret to pods
+                                    created before their ServiceAccount is patched; off (default webhook)
+  --webhook-bind-address ADDR       the webhook's HTTPS endpoint, [host]:port (default :9443)
+  --webhook-url URL                 how the API server reaches the webhook; default: in a cluster the
+                                    Service --webhook-service-name in the operator's namespace, outside
+                                    https://127.0.0.1:<bound port>/mutate-pods
+  --webhook-service-name NAME       (default regcred-operator-webhook)
+  --webhook-configuration-name NAME the MutatingWebhookConfiguration kept (default regcred-operator)
+  --webhook-secret-name NAME        Secret in the credentials namespace with the webhook's CA and
+                                    serving certificate, made and rotated by the leader
+                                    (default regcred-operator-webhook-tls)
   --help                            this text
 `;
 

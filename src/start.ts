@@ -6,6 +6,7 @@ import { describe } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { loadDigestRetrying } from './controller/digest.ts';
 import { Operator } from './controller/operator.ts';
+import { PodWebhook } from './controller/webhook/pod-webhook.ts';
 import { createLogger } from './log.ts';
 import { healthRoutes } from './server/health.ts';
 import { boundPort, serve } from './server/http.ts';
@@ -33,7 +34,7 @@ async function main(): Promise<number> {
 
   // The operator is made once the digest key is loaded, which waits for the API server: the probes
   // answer meanwhile.
-  const running: { operator?: Operator } = {};
+  const running: { operator?: Operator; webhook?: PodWebhook } = {};
 
   // --metrics-secure: HTTPS, and only callers the API server authenticates and authorizes.
   const metricsSecurity = flags['metrics-secure'] && flags['metrics-bind-address'] !== '0'
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
       informers: () => running.operator?.informers() ?? [],
       oldestWaitMs: () => running.operator?.queue.oldestWaitMs() ?? 0,
       oldestRunningMs: () => running.operator?.queue.oldestRunningMs() ?? 0,
+      extraProblems: () => [running.webhook?.problem(flags['watch-stale-limit'])].filter((p): p is string => !!p),
     },
     { watchStaleMs: flags['watch-stale-limit'], queueStallMs: flags['queue-stall-limit'], runningStuckMs: flags['reconcile-stuck-limit'] },
   ));
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping: no new work');
       const finished = running.operator ? await running.operator.stop(flags['shutdown-timeout']) : true;
+      await running.webhook?.stop();
       if (!finished) log.warn({ timeoutMs: flags['shutdown-timeout'] }, 'reconciles still running at the shutdown bound; abandoning them');
       await elector?.release();
       metricsServer?.close();
@@ -108,6 +111,23 @@ async function main(): Promise<number> {
   }, metrics);
   running.operator = operator;
   await operator.startCaches();
+  if (flags['pod-injection'] === 'webhook') {
+    const webhook = new PodWebhook(client, log, operator.caches, {
+      bindAddress: flags['webhook-bind-address'],
+      credentialsNamespace: flags.credentialsNamespace,
+      operatorNamespace: process.env.POD_NAMESPACE ?? flags.credentialsNamespace,
+      // A kubeconfig given means run from outside: the API server cannot resolve the Service.
+      inCluster: !flags.kubeconfig && !!process.env.KUBERNETES_SERVICE_HOST,
+      ...(flags['webhook-url'] ? { url: flags['webhook-url'] } : {}),
+      serviceName: flags['webhook-service-name'],
+      configurationName: flags['webhook-configuration-name'],
+      secretName: flags['webhook-secret-name'],
+      synced: () => operator.hasSynced,
+      onAdmission: (o) => metrics.observeAdmission(o.reason, o.durationMs / 1000),
+    });
+    running.webhook = webhook;
+    await webhook.start();
+  }
   if (elector) {
     metrics.leader.set(0);
     const leading = await elector.acquire(() => stopping);
@@ -120,7 +140,10 @@ async function main(): Promise<number> {
       process.exit(1);
     });
   }
-  if (!stopping) operator.startWorkers();
+  if (!stopping) {
+    running.webhook?.lead();
+    operator.startWorkers();
+  }
   return stopped;
 }
 

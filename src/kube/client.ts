@@ -31,6 +31,7 @@ export const RESOURCES = {
   // Create-only reviews, for the authenticated metrics endpoint (--metrics-secure).
   tokenReviews: { group: 'authentication.k8s.io', version: 'v1', plural: 'tokenreviews', kind: 'TokenReview', namespaced: false },
   subjectAccessReviews: { group: 'authorization.k8s.io', version: 'v1', plural: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false },
+  mutatingWebhookConfigurations: { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false },
 } satisfies Record<string, Resource>;
 
 export class KubeError extends Error {

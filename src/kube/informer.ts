@@ -46,6 +46,8 @@ export class Informer<T extends KubeObject> {
   private readonly ownVersions = new Map<string, Set<string>>();
   private readonly byNamespace = new Map<string, Map<string, T>>();
   private readonly handlers: Handler<T>[] = [];
+  /** Callers of getSoon() waiting for an object to arrive, by key. */
+  private readonly arrivals = new Map<string, Set<(obj: T) => void>>();
   private resourceVersion: string | undefined;
   private watch: WatchHandle | undefined;
   private stopped = true;
@@ -105,8 +107,35 @@ export class Informer<T extends KubeObject> {
     return this.store.size;
   }
 
+  /**
+   * The object once the cache holds it: at once, or when it arrives, or undefined after
+   * `timeoutMs`. For a caller that knows the object was just created (an admission request for a
+   * pod in a namespace made a moment before), never for reconciling.
+   */
+  getSoon(namespace: string | undefined, name: string, timeoutMs: number): Promise<T | undefined> {
+    const present = this.get(namespace, name);
+    if (present || timeoutMs <= 0) return Promise.resolve(present);
+    const key = namespace ? `${namespace}/${name}` : name;
+    return new Promise((resolve) => {
+      const done = (obj: T | undefined) => {
+        clearTimeout(timer);
+        const waiting = this.arrivals.get(key);
+        waiting?.delete(done);
+        if (waiting?.size === 0) this.arrivals.delete(key);
+        resolve(obj);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      let waiting = this.arrivals.get(key);
+      if (!waiting) this.arrivals.set(key, (waiting = new Set()));
+      waiting.add(done);
+    });
+  }
+
   private put(obj: T): void {
-    this.store.set(objectKey(obj), obj);
+    const key = objectKey(obj);
+    this.store.set(key, obj);
+    const arrived = this.arrivals.get(key);
+    if (arrived) for (const done of [...arrived]) done(obj);
     const ns = obj.metadata.namespace;
     if (!ns) return;
     let index = this.byNamespace.get(ns);

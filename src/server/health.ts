@@ -19,6 +19,8 @@ export interface HealthSources {
   oldestWaitMs(): number;
   /** Milliseconds the longest-running reconcile has been running; 0 when none. */
   oldestRunningMs(): number;
+  /** Further reasons to fail /healthz (e.g. the pod webhook not serving). */
+  extraProblems?(): string[];
 }
 
 export interface HealthLimits {
@@ -46,6 +48,7 @@ export function healthRoutes(sources: HealthSources, limits: HealthLimits): Reco
       if (waited > limits.queueStallMs) problems.push(`work queue: a key has waited ${seconds(waited)}s`);
       const running = sources.oldestRunningMs();
       if (running > limits.runningStuckMs) problems.push(`work queue: a reconcile has run for ${seconds(running)}s`);
+      problems.push(...(sources.extraProblems?.() ?? []));
       return problems.length ? { status: 503, body: `${problems.join('\n')}\n` } : { status: 200, body: 'ok\n' };
     },
   };

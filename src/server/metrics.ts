@@ -58,6 +58,18 @@ export class Metrics {
     labelNames: ['credential', 'server', 'result'],
     registers: [this.registry],
   });
+  readonly podAdmissions = new Counter({
+    name: 'regcred_pod_admissions_total',
+    help: 'Pod admissions the webhook answered, by result: Patched, or why not (NotSelected, AlreadyPresent, NamespaceUnknown, HandlerTimeout, …).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly podAdmissionDuration = new Histogram({
+    name: 'regcred_pod_admission_duration_seconds',
+    help: 'Time the webhook took to answer a pod admission.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   /** The servers each credential has series for, so the ones it no longer has are removed. */
   private readonly validatedServers = new Map<string, Set<string>>();
 
@@ -76,6 +88,11 @@ export class Metrics {
       for (const result of VALIDATION_RESULTS) this.registryValidation.set({ credential, server: r.server, result }, r.result === result ? 1 : 0);
     }
     this.validatedServers.set(credential, servers);
+  }
+
+  observeAdmission(result: string, seconds: number): void {
+    this.podAdmissions.inc({ result });
+    this.podAdmissionDuration.observe(seconds);
   }
 
   forgetRegistryResults(credential: string): void {

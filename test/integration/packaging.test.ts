@@ -21,6 +21,7 @@ import { SOURCE_OPT_IN } from '../support/scenario.ts';
 const NAMESPACE = 'regcred-system';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:regcred-operator`;
 const CRD = 'registrycredentials.regcred.dev';
+const WEBHOOKS = { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'MutatingWebhookConfiguration', namespaced: false, plural: 'mutatingwebhookconfigurations' };
 
 interface K8sObject {
   kind: string;
@@ -62,6 +63,8 @@ afterAll(async () => {
     await operator.stop();
   }
   for (const ns of namespaces) await client.delete(RESOURCES.namespaces, undefined, ns).catch(() => undefined);
+  // Kept by the operator across restarts, and not part of config/default: this file made it.
+  await client.delete(WEBHOOKS, undefined, 'regcred-operator').catch(() => undefined);
   // `make undeploy` itself, on this control plane: everything config/default created but the CRD
   // and the namespace, where a person's source Secret must survive.
   if (rendered.length) {
@@ -138,6 +141,10 @@ describe('config/default on the API server', () => {
       ...['get', 'list', 'watch', 'create'].map((v) => [v, 'secrets', '-n', NAMESPACE]),
       // ConfigMaps that may hold CA bundles for validation, in the credentials namespace.
       ...['list', 'watch'].map((v) => [v, 'configmaps', '-n', NAMESPACE]),
+      // The pod webhook: its configuration and the renewal of its TLS Secret.
+      ...['get', 'list', 'watch', 'update'].map((v) => [v, 'mutatingwebhookconfigurations.admissionregistration.k8s.io/regcred-operator']),
+      ['create', 'mutatingwebhookconfigurations.admissionregistration.k8s.io'],
+      ['update', 'secrets/regcred-operator-webhook-tls', '-n', NAMESPACE],
       ['create', 'events.events.k8s.io', '-n', 'default'],
       ...['get', 'create', 'update'].map((v) => [v, 'leases.coordination.k8s.io', '-n', NAMESPACE]),
       // --metrics-secure: who a scraper's token belongs to, and whether it may read /metrics.
@@ -171,6 +178,9 @@ describe('config/default on the API server', () => {
       ['list', 'configmaps', '--all-namespaces'],
       ['list', 'pods', '-n', NAMESPACE],
       ['create', 'clusterrolebindings'],
+      ['update', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/other'],
+      ['delete', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/regcred-operator'],
+      ['update', 'validatingwebhookconfigurations.admissionregistration.k8s.io'],
       ['update', 'customresourcedefinitions'],
       // regcred-operator-metrics-reader is for the scraper, not bound to the operator.
       ['get', '/metrics'],
@@ -183,7 +193,10 @@ describe('config/default on the API server', () => {
     operator = await OperatorProcess.start({
       credentialsNamespace: NAMESPACE,
       kubeconfig: await writeServiceAccountKubeconfig(testClient(), inject('kubeconfig'), NAMESPACE, 'regcred-operator', join(workDir, 'kubeconfig')),
-      args: ['--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s', '--allowed-secret-names=regcred'],
+      args: [
+        '--leader-elect', '--lease-duration=5s', '--renew-deadline=4s', '--retry-period=1s', '--allowed-secret-names=regcred',
+        '--pod-injection=webhook', '--webhook-bind-address=127.0.0.1:0',
+      ],
     });
     await operator.waitForLog('became leader', 30_000);
 
@@ -227,6 +240,19 @@ describe('config/default on the API server', () => {
       const events = await client.list(RESOURCES.events, 'default', { fieldSelector: `regarding.name=${name}` });
       return events.items.length > 0;
     });
+
+    // The pod webhook, as the shipped ServiceAccount under the shipped policy: its certificate and
+    // configuration made, and a pod admitted with the entry it lacked.
+    await eventually('the pod webhook configuration', () => client.get<{ webhooks: Array<{ clientConfig: { caBundle?: string } }> }>(WEBHOOKS, undefined, 'regcred-operator')
+      .then((c) => !!c.webhooks[0]?.clientConfig.caBundle, () => false), 60_000);
+    const podNs = `${id}-pod`;
+    namespaces.push(podNs);
+    await createNamespace(client, podNs);
+    const pod = await eventually('a pod admitted', () => client.create<{ spec: { imagePullSecrets?: Array<{ name: string }> } }>(RESOURCES.pods, podNs, {
+      metadata: { name: 'app' },
+      spec: { containers: [{ name: 'app', image: 'private-registry.io/app:1' }] },
+    }).catch(() => undefined));
+    expect(pod.spec.imagePullSecrets).toContainEqual({ name: 'regcred' });
 
     const logs = operator.logs();
     expect(logs).not.toContain('"status":403');

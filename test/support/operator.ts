@@ -71,6 +71,8 @@ export class OperatorProcess {
       '--health-probe-bind-address', '127.0.0.1:0',
       '--log-level', 'debug',
       ...(options.args?.some((a) => a.startsWith('--allowed-secret-names')) ? [] : ['--allowed-secret-names', TEST_SECRET_NAMES.join(',')]),
+      // Suites share one control plane: only the files about the pod webhook run one.
+      ...(options.args?.some((a) => a.startsWith('--pod-injection')) ? [] : ['--pod-injection=off']),
       ...(options.args ?? []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     const op = new OperatorProcess(child, logFile);

@@ -210,6 +210,7 @@ describe('config/default', () => {
       'RoleBinding/regcred-system/regcred-operator-leader-election',
       'RoleBinding/regcred-system/regcred-operator-sources',
       'Service/regcred-system/regcred-operator-metrics',
+      'Service/regcred-system/regcred-operator-webhook',
       'ServiceAccount/regcred-system/regcred-operator',
       'ValidatingAdmissionPolicy//regcred-operator-writes',
       'ValidatingAdmissionPolicyBinding//regcred-operator-writes',
@@ -230,6 +231,8 @@ describe('config/default', () => {
       { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred'], verbs: ['get', 'list', 'watch', 'update', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['regcred-operator'], verbs: ['get', 'list', 'watch', 'update'] },
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['create'] },
     ]);
     // Source Secrets are read in the credentials namespace alone.
     const sourcesRole = find(objects, 'Role', 'regcred-operator-sources');
@@ -237,6 +240,7 @@ describe('config/default', () => {
     expect(sourcesRole.rules).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred-operator-webhook-tls'], verbs: ['update'] },
     ]);
     // The Lease in the operator's namespace; Events about cluster-scoped objects in `default`.
     const leaseRole = find(objects, 'Role', 'regcred-operator-leader-election');
@@ -279,6 +283,7 @@ describe('config/default', () => {
     expect(manager?.ports).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: 'metrics', containerPort: 8080 }),
       expect.objectContaining({ name: 'health', containerPort: 8081 }),
+      expect.objectContaining({ name: 'webhook', containerPort: 9443 }),
     ]));
     expect(manager?.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(manager?.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
@@ -330,7 +335,7 @@ describe('config/default', () => {
     expect(policies[0]!.spec).toEqual({
       podSelector: { matchLabels: { 'app.kubernetes.io/name': 'regcred-operator', 'app.kubernetes.io/instance': 'regcred-operator' } },
       policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ ports: [{ port: 'metrics', protocol: 'TCP' }, { port: 'health', protocol: 'TCP' }] }],
+      ingress: [{ ports: [{ port: 'metrics', protocol: 'TCP' }, { port: 'health', protocol: 'TCP' }, { port: 'webhook', protocol: 'TCP' }] }],
       egress: [
         { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
         { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
@@ -382,7 +387,7 @@ describe('Helm chart', () => {
   });
 
   it('drops the Lease permission and the metrics Service when they are switched off', () => {
-    const objects = helmTemplate('--set', 'replicas=1,leaderElection.enabled=false,metrics.enabled=false');
+    const objects = helmTemplate('--set', 'replicas=1,leaderElection.enabled=false,metrics.enabled=false,podInjection.mode=off');
     expect(objects.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding').map(key)).toEqual([
       `Role/${NAMESPACE}/${RELEASE}-sources`,
       `Role/default/${RELEASE}-events`,
@@ -394,6 +399,8 @@ describe('Helm chart', () => {
     expect(manager?.args).not.toContain('--leader-elect');
     expect(manager?.args).toContain('--metrics-bind-address=0');
     expect(manager?.ports.map((p) => p.name)).toEqual(['health']);
+    expect(manager?.args).toContain('--pod-injection=off');
+    expect((find(objects, 'ClusterRole', RELEASE).rules as Rule[]).some((r) => r.apiGroups.includes('admissionregistration.k8s.io'))).toBe(false);
   });
 
   it('takes allowedSecretNames to the flag, the ClusterRole\'s resourceNames and the admission policy alike', () => {
@@ -464,7 +471,7 @@ describe('Helm chart', () => {
     const [fromKustomize] = kustomize('config/network-policy');
     expect(withoutMetadataLabels(policy)).toEqual(withoutMetadataLabels(fromKustomize!));
     // Without metrics, only the health port is open.
-    const withoutMetrics = find(helmTemplate('--set', 'networkPolicy.enabled=true,metrics.enabled=false'), 'NetworkPolicy', RELEASE);
+    const withoutMetrics = find(helmTemplate('--set', 'networkPolicy.enabled=true,metrics.enabled=false,podInjection.mode=off'), 'NetworkPolicy', RELEASE);
     expect((withoutMetrics.spec as { ingress: unknown }).ingress).toEqual([{ ports: [{ port: 'health', protocol: 'TCP' }] }]);
   });
 });

@@ -47,6 +47,11 @@ describe('parseFlags', () => {
       'digest-key-secret': 'regcred-operator-digest-key',
       'allowed-secret-names': ['regcred'],
       'metrics-secure': false,
+      'pod-injection': 'webhook',
+      'webhook-bind-address': ':9443',
+      'webhook-service-name': 'regcred-operator-webhook',
+      'webhook-configuration-name': 'regcred-operator',
+      'webhook-secret-name': 'regcred-operator-webhook-tls',
       credentialsNamespace: 'operator-ns',
     });
   });
