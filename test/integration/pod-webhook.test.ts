@@ -2,7 +2,11 @@
 // to back still give a pod with our entry, 50 times in a row, because the operator's webhook adds it
 // when the ServiceAccount does not carry it yet. Nothing is patched where nothing is selected, a pod
 // that lists the Secret already is left alone, a server-side dry run is answered the same, a
-// stopped webhook lets pods through (fail open), and a caBundle someone overwrites is restored.
+// stopped webhook lets pods through (fail open), a caBundle someone overwrites is restored, and a
+// new CA (the TLS Secret deleted) is made, published and served while pods keep being created.
+import { X509Certificate } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IGNORE_LABEL } from '../../src/api/labels.ts';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
@@ -118,6 +122,76 @@ describe('pod admission', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       child.kill('SIGCONT');
+    }
+  });
+  it('makes, publishes and serves a new CA when its Secret is deleted, while no pod creation fails', async () => {
+    const secretName = `${s.id}-webhook-tls`;
+    const before = await s.client.get<{ metadata: { uid: string } }>(RESOURCES.secrets, s.credentialsNamespace, secretName);
+    const ns = await s.namespace('rotate');
+    await s.saEventually(ns, 'default', () => true);
+    let stop = false;
+    let created = 0;
+    const creating = (async () => {
+      for (let i = 0; !stop; i++, created++) await createPod(ns, `p${i}`);
+    })();
+    try {
+      await s.client.delete(RESOURCES.secrets, s.credentialsNamespace, secretName);
+      const after = await eventually('a new TLS Secret', () => s.client.get<{ metadata: { uid: string }; data: Record<string, string> }>(RESOURCES.secrets, s.credentialsNamespace, secretName)
+        .then((x) => (x.metadata.uid !== before.metadata.uid ? x : undefined), () => undefined));
+      const caPem = Buffer.from(after.data['ca.crt']!, 'base64').toString().trim();
+      const ca = new X509Certificate(caPem);
+      await eventually('the new CA published', async () =>
+        Buffer.from((await s.client.get<Webhooks>(configurations, undefined, CONFIGURATION)).webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString().includes(caPem));
+      await eventually('a certificate from the new CA served', async () => (await servedCertificate()).checkIssued(ca));
+    } finally {
+      stop = true;
+      await creating;
+    }
+    expect(created).toBeGreaterThan(0);
+    const ns2 = await s.namespace('rotated');
+    expect(names(await createPod(ns2, 'app'))).toContain('regcred');
+  });
+});
+
+/** The certificate the operator's webhook port presents now. */
+async function servedCertificate(): Promise<X509Certificate> {
+  const line = s.operator!.logs().split('\n').find((l) => l.includes('"msg":"serving the pod webhook"'));
+  const port = (JSON.parse(line!) as { port: number }).port;
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' }, () => {
+      const cert = socket.getPeerX509Certificate();
+      socket.end();
+      if (cert) resolve(cert);
+      else reject(new Error('no certificate presented'));
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('health', () => {
+  it('says the webhook is not serving when it cannot (its port taken), while the rest keeps working', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    const down = new Scenario('hookdown');
+    try {
+      await down.setup([
+        '--pod-injection=webhook',
+        `--webhook-bind-address=127.0.0.1:${port}`,
+        `--webhook-configuration-name=${down.id}-webhook`,
+        `--webhook-secret-name=${down.id}-webhook-tls`,
+        '--watch-stale-limit=3s',
+      ]);
+      const health = await eventually('/healthz failing on the webhook', async () => {
+        const res = await fetch(`http://127.0.0.1:${down.operator!.healthPort}/healthz`);
+        const body = await res.text();
+        return res.status === 503 && body.includes('pod webhook: not serving') ? body : undefined;
+      });
+      expect(health).not.toContain('watch');
+      expect((await fetch(`http://127.0.0.1:${down.operator!.healthPort}/readyz`)).status).toBe(200);
+    } finally {
+      await down.teardown();
+      taken.close();
     }
   });
 });
