@@ -69,6 +69,8 @@ export class OperatorProcess {
       '--credentials-namespace', CREDENTIALS_NAMESPACE,
       '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
       '--health-probe-bind-address', `127.0.0.1:${healthPort}`,
+      // The pod webhook runs as shipped; on a port of its own so operators of successive runs never clash.
+      '--webhook-bind-address', '127.0.0.1:0',
       '--log-level', 'warn',
       ...opts.extraArgs,
     ];
