@@ -57,16 +57,18 @@ const flagShape = {
     .default(['regcred']),
   'metrics-secure': z.boolean().default(false),
   'metrics-cert-dir': z.string().min(1).optional(),
-  'pod-injection': z.enum(['webhook', 'off']).default('webhook'),
+  'pod-injection': z.enum(['webhook', 'policy', 'off']).default('webhook'),
   'webhook-bind-address': address.default(':9443'),
   'webhook-url': z.url({ protocol: /^https$/ }).optional(),
   'webhook-service-name': z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name').max(63).default('regcred-operator-webhook'),
   'webhook-configuration-name': z.string().max(253).regex(SECRET_NAME, 'must be an object name').default('regcred-operator'),
   'webhook-secret-name': z.string().max(253).regex(SECRET_NAME, 'must be a Secret name').default('regcred-operator-webhook-tls'),
+  // Off when absent; optional rather than .default(false) so the parsed defaults stay as they were.
+  'remediate-pods': z.boolean().optional(),
 };
 
 /** The flags that take no value. */
-const BOOLEAN_FLAGS = new Set(['leader-elect', 'metrics-secure']);
+const BOOLEAN_FLAGS = new Set(['leader-elect', 'metrics-secure', 'remediate-pods']);
 
 export const flagsSchema = z.object(flagShape).superRefine((f, ctx) => {
   if (f['metrics-cert-dir'] !== undefined && !f['metrics-secure']) {
@@ -128,7 +130,9 @@ Usage: regcred-operator [flags]
   --metrics-cert-dir DIR            tls.crt and tls.key for --metrics-secure, re-read when they
                                     change (default: a self-signed certificate made at start)
   --pod-injection MODE              webhook: a mutating admission webhook adds the pull secret to pods
-                                    created before their ServiceAccount is patched; off (default webhook)
+                                    created before their ServiceAccount is patched; policy: the same
+                                    through a MutatingAdmissionPolicy per RegistryCredential (Kubernetes
+                                    1.36+, no webhook or certificate); off (default webhook)
   --webhook-bind-address ADDR       the webhook's HTTPS endpoint, [host]:port (default :9443)
   --webhook-url URL                 how the API server reaches the webhook; default: in a cluster the
                                     Service --webhook-service-name in the operator's namespace, outside
@@ -138,6 +142,10 @@ Usage: regcred-operator [flags]
   --webhook-secret-name NAME        Secret in the credentials namespace with the webhook's CA and
                                     serving certificate, made and rotated by the leader
                                     (default regcred-operator-webhook-tls)
+  --remediate-pods                  evict controller-owned pods that wait on an image pull and lack
+                                    the pull secret their ServiceAccount now lists, so their
+                                    controller recreates them with it (1/s, burst 5; bare pods are
+                                    never touched)
   --help                            this text
 `;
 

@@ -7,6 +7,9 @@ import { LeaderElector } from './kube/leader.ts';
 import { loadDigestRetrying } from './controller/digest.ts';
 import { Operator } from './controller/operator.ts';
 import { PodWebhook } from './controller/webhook/pod-webhook.ts';
+import { InjectionPolicies } from './controller/webhook/policy.ts';
+import { DEFAULT_EXCLUDED_NAMESPACES } from './api/schema.ts';
+import { Remediator } from './controller/remediation/remediator.ts';
 import { createLogger } from './log.ts';
 import { healthRoutes } from './server/health.ts';
 import { boundPort, serve } from './server/http.ts';
@@ -34,7 +37,7 @@ async function main(): Promise<number> {
 
   // The operator is made once the digest key is loaded, which waits for the API server: the probes
   // answer meanwhile.
-  const running: { operator?: Operator; webhook?: PodWebhook } = {};
+  const running: { operator?: Operator; webhook?: PodWebhook; remediator?: Remediator; policies?: InjectionPolicies } = {};
 
   // --metrics-secure: HTTPS, and only callers the API server authenticates and authorizes.
   const metricsSecurity = flags['metrics-secure'] && flags['metrics-bind-address'] !== '0'
@@ -78,6 +81,8 @@ async function main(): Promise<number> {
       log.info({ signal }, 'stopping: no new work');
       const finished = running.operator ? await running.operator.stop(flags['shutdown-timeout']) : true;
       await running.webhook?.stop();
+      running.policies?.stop();
+      running.remediator?.stop();
       if (!finished) log.warn({ timeoutMs: flags['shutdown-timeout'] }, 'reconciles still running at the shutdown bound; abandoning them');
       await elector?.release();
       metricsServer?.close();
@@ -128,6 +133,17 @@ async function main(): Promise<number> {
     running.webhook = webhook;
     await webhook.start();
   }
+  if (flags['pod-injection'] === 'policy') {
+    // A MutatingAdmissionPolicy and binding per renderable credential, named
+    // <--webhook-configuration-name>-<credential>; kept by the leader.
+    const operatorNamespace = process.env.POD_NAMESPACE ?? flags.credentialsNamespace;
+    const policies = new InjectionPolicies(client, log, {
+      prefix: `${flags['webhook-configuration-name']}-`,
+      excludedNamespaces: [...new Set([...DEFAULT_EXCLUDED_NAMESPACES, operatorNamespace, flags.credentialsNamespace])],
+    });
+    policies.follow(operator.caches, flags.credentialsNamespace);
+    running.policies = policies;
+  }
   if (elector) {
     metrics.leader.set(0);
     const leading = await elector.acquire(() => stopping);
@@ -142,6 +158,14 @@ async function main(): Promise<number> {
   }
   if (!stopping) {
     running.webhook?.lead();
+    running.policies?.lead();
+    if (flags['remediate-pods']) {
+      const remediator = new Remediator(client, log, operator.caches.serviceAccounts, { onResult: (result) => metrics.podRemediations.inc({ result }) });
+      // The operator's own ServiceAccount writes wake no informer handler: they are passed on as recorded.
+      operator.caches.onServiceAccountWritten((sa) => remediator.serviceAccountChanged(sa));
+      running.remediator = remediator;
+      remediator.start();
+    }
     operator.startWorkers();
   }
   return stopped;

@@ -74,6 +74,7 @@ export class Caches implements ApplyCaches {
   readonly targetSecrets: SecretsByName;
   readonly specs = new SpecCache();
   private readonly syncTimeoutMs: number;
+  private readonly serviceAccountWrites: Array<(sa: ServiceAccount) => void> = [];
 
   constructor(client: KubeClient, log: Logger, options: CacheOptions) {
     this.syncTimeoutMs = options.syncTimeoutMs;
@@ -150,5 +151,14 @@ export class Caches implements ApplyCaches {
 
   recordServiceAccount(sa: ServiceAccount): void {
     this.serviceAccounts.observe(sa);
+    for (const listener of this.serviceAccountWrites) listener(sa);
+  }
+
+  /**
+   * Told every ServiceAccount the operator wrote. Its own writes wake no informer handler (they
+   * are no news to the reconcile), but they are news to whoever waits for an entry to land.
+   */
+  onServiceAccountWritten(listener: (sa: ServiceAccount) => void): void {
+    this.serviceAccountWrites.push(listener);
   }
 }

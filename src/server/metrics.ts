@@ -70,6 +70,12 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly podRemediations = new Counter({
+    name: 'regcred_pod_remediations_total',
+    help: 'Pod evictions tried by --remediate-pods, by result: Evicted, Blocked (429, a disruption budget), Gone, Failed.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   /** The servers each credential has series for, so the ones it no longer has are removed. */
   private readonly validatedServers = new Map<string, Set<string>>();
 

@@ -427,6 +427,16 @@ describe('Helm chart', () => {
     expect(() => helmTemplate('--set', 'allowedSecretNames={}')).toThrow(/allowedSecretNames/);
   });
 
+  it('adds the RBAC of config/remediation and --remediate-pods only when remediatePods.enabled', () => {
+    expect(helmTemplate().some((o) => o.metadata.name.endsWith('-remediation'))).toBe(false);
+    const objects = helmTemplate('--set', 'remediatePods.enabled=true');
+    for (const fromKustomize of kustomize('config/remediation')) {
+      const fromChart = find(objects, fromKustomize.kind, fromKustomize.metadata.name.replace('regcred-operator', RELEASE));
+      expect(withoutMetadataLabels(fromChart)).toEqual(withoutMetadataLabels(fromKustomize));
+    }
+    expect(find<Deployment>(objects, 'Deployment', RELEASE).spec.template.spec.containers[0]?.args).toContain('--remediate-pods');
+  });
+
   it('refuses several replicas without leader election, and values outside the schema', () => {
     expect(() => helmTemplate('--set', 'replicas=2,leaderElection.enabled=false')).toThrow(/requires leaderElection.enabled/);
     expect(() => helmTemplate('--set', 'logLevel=loud')).toThrow(/logLevel/);

@@ -2,6 +2,7 @@
 // leader: created when missing, and put back at once when a field the operator owns changes (a
 // caBundle overwritten by someone else first of all). Fields the operator does not set (other
 // labels, annotations) are left as they are.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { COMPONENT_LABEL, IGNORE_LABEL, NAME_LABEL, NAME_VALUE } from '../../api/labels.ts';
 import { RESOURCES, isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../../kube/client.ts';
@@ -51,6 +52,16 @@ export interface MutatingWebhookConfiguration extends KubeObject {
  * The configuration as the operator wants it. Every field the API server would default is set
  * (rules[].scope, objectSelector), so that a live object equal to it compares equal.
  */
+/** The namespaces pod injection never touches: system and own ones by name, and those opted out. */
+export function injectionNamespaceSelector(excludedNamespaces: string[]) {
+  return {
+    matchExpressions: [
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...excludedNamespaces] },
+      { key: IGNORE_LABEL, operator: 'NotIn', values: ['true'] },
+    ],
+  };
+}
+
 export function desiredWebhookConfiguration(options: DesiredWebhookOptions): MutatingWebhookConfiguration & { apiVersion: string; kind: string; webhooks: MutatingWebhook[] } {
   const clientConfig = 'url' in options.clientConfig ? { url: options.clientConfig.url } : { service: { ...options.clientConfig.service } };
   return {
@@ -67,12 +78,7 @@ export function desiredWebhookConfiguration(options: DesiredWebhookOptions): Mut
         rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: '*' }],
         failurePolicy: 'Ignore',
         matchPolicy: 'Equivalent',
-        namespaceSelector: {
-          matchExpressions: [
-            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...options.excludedNamespaces] },
-            { key: IGNORE_LABEL, operator: 'NotIn', values: ['true'] },
-          ],
-        },
+        namespaceSelector: injectionNamespaceSelector(options.excludedNamespaces),
         objectSelector: {},
         sideEffects: 'None',
         timeoutSeconds: 3,
@@ -100,7 +106,7 @@ export function ownedDifferences(desired: ReturnType<typeof desiredWebhookConfig
   }
   desired.webhooks.forEach((want, i) => {
     const have = (webhooks[i] ?? {}) as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(want)) if (!deepEqual(v, have[k])) out.push(`webhooks[${i}].${k}`);
+    for (const [k, v] of Object.entries(want)) if (!isDeepStrictEqual(v, have[k])) out.push(`webhooks[${i}].${k}`);
   });
   return out;
 }
@@ -218,13 +224,4 @@ export class WebhookConfiguration {
       this.informer.forget(undefined, this.options.name);
     }
   }
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
