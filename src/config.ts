@@ -63,6 +63,7 @@ const flagShape = {
   'webhook-service-name': z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name').max(63).default('regcred-operator-webhook'),
   'webhook-configuration-name': z.string().max(253).regex(SECRET_NAME, 'must be an object name').default('regcred-operator'),
   'webhook-secret-name': z.string().max(253).regex(SECRET_NAME, 'must be a Secret name').default('regcred-operator-webhook-tls'),
+  'webhook-certificates': z.enum(['operator', 'external']).default('operator'),
   // Off when absent; optional rather than .default(false) so the parsed defaults stay as they were.
   'remediate-pods': z.boolean().optional(),
 };
@@ -142,6 +143,10 @@ Usage: regcred-operator [flags]
   --webhook-secret-name NAME        Secret in the credentials namespace with the webhook's CA and
                                     serving certificate, made and rotated by the leader
                                     (default regcred-operator-webhook-tls)
+  --webhook-certificates WHO        operator: the leader makes and rotates the webhook's CA and
+                                    certificate; external: another tool (cert-manager) writes the
+                                    Secret (tls.crt, tls.key, ca.crt), the operator only reads it
+                                    (default operator)
   --remediate-pods                  evict controller-owned pods that wait on an image pull and lack
                                     the pull secret their ServiceAccount now lists, so their
                                     controller recreates them with it (1/s, burst 5; bare pods are

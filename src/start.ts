@@ -127,6 +127,7 @@ async function main(): Promise<number> {
       serviceName: flags['webhook-service-name'],
       configurationName: flags['webhook-configuration-name'],
       secretName: flags['webhook-secret-name'],
+      externalCertificates: flags['webhook-certificates'] === 'external',
       synced: () => operator.hasSynced,
       onAdmission: (o) => metrics.observeAdmission(o.reason, o.durationMs / 1000),
     });

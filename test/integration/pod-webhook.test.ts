@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IGNORE_LABEL } from '../../src/api/labels.ts';
+import { generateCA, generateServingCertificate } from '../../src/server/certs.ts';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { createNamespace, eventually } from '../support/cluster.ts';
 import { Scenario } from '../support/scenario.ts';
@@ -192,6 +193,53 @@ describe('health', () => {
     } finally {
       await down.teardown();
       taken.close();
+    }
+  });
+});
+
+describe('certificates from elsewhere (cert-manager)', () => {
+  it('serves and publishes a Secret another tool writes, and never writes it', async () => {
+    const ext = new Scenario('hookext');
+    const secretName = `${ext.id}-webhook-tls`;
+    const configuration = `${ext.id}-webhook`;
+    try {
+      await ext.setup([
+        '--pod-injection=webhook',
+        '--webhook-bind-address=127.0.0.1:0',
+        '--webhook-certificates=external',
+        `--webhook-configuration-name=${configuration}`,
+        `--webhook-secret-name=${secretName}`,
+      ]);
+      // What cert-manager writes for a Certificate: tls.crt, tls.key and the issuing CA in ca.crt.
+      const ca = await generateCA({ commonName: 'cert-manager test CA' });
+      const serving = await generateServingCertificate({ issuer: ca, commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+      const b64 = (v: string) => Buffer.from(v).toString('base64');
+      const written = await ext.client.create<{ metadata: { resourceVersion: string } }>(RESOURCES.secrets, ext.credentialsNamespace, {
+        metadata: { name: secretName },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': b64(serving.cert), 'tls.key': b64(serving.key), 'ca.crt': b64(ca.cert) },
+      });
+      await ext.sourceSecret('pw', { password: ext.password() });
+      await ext.credential(`${ext.id}-pods`, {
+        secretName: 'regcred',
+        registries: [{ server: 'registry.acme.io', username: 'registry-user', passwordFrom: { secretKeyRef: { name: 'pw', key: 'password' } } }],
+        namespaces: { include: [`${ext.id}-*`] },
+      });
+      await eventually('the CA published', async () => {
+        const live = await ext.client.get<Webhooks>(configurations, undefined, configuration).catch(() => undefined);
+        return Buffer.from(live?.webhooks[0]?.clientConfig.caBundle ?? '', 'base64').toString() === ca.cert;
+      }, 60_000);
+      const ns = await ext.namespace('app');
+      const created = await ext.client.create<Pod>(RESOURCES.pods, ns, pod('app')).catch(async () => {
+        await ext.saEventually(ns, 'default', () => true);
+        return ext.client.create<Pod>(RESOURCES.pods, ns, pod('app'));
+      });
+      expect(names(created)).toContain('regcred');
+      const now = await ext.client.get<{ metadata: { resourceVersion: string } }>(RESOURCES.secrets, ext.credentialsNamespace, secretName);
+      expect(now.metadata.resourceVersion).toBe(written.metadata.resourceVersion);
+    } finally {
+      await ext.teardown();
+      await ext.client.delete(configurations, undefined, configuration).catch(() => undefined);
     }
   });
 });

@@ -437,6 +437,20 @@ describe('Helm chart', () => {
     expect(find<Deployment>(objects, 'Deployment', RELEASE).spec.template.spec.containers[0]?.args).toContain('--remediate-pods');
   });
 
+  it('with podInjection.certManager.enabled lets cert-manager write the webhook Secret, which the operator only reads', () => {
+    expect(helmTemplate().some((o) => o.kind === 'Certificate')).toBe(false);
+    const objects = helmTemplate('--set', 'podInjection.certManager.enabled=true');
+    const certificate = find(objects, 'Certificate', `${RELEASE}-webhook`).spec as { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } };
+    expect(certificate.secretName).toBe(`${RELEASE}-webhook-tls`);
+    expect(certificate.dnsNames).toContain(`${RELEASE}-webhook.${NAMESPACE}.svc`);
+    expect(certificate.issuerRef).toEqual({ name: `${RELEASE}-webhook`, kind: 'Issuer' });
+    expect(find(objects, 'Issuer', `${RELEASE}-webhook`).spec).toEqual({ selfSigned: {} });
+    expect(find<Deployment>(objects, 'Deployment', RELEASE).spec.template.spec.containers[0]?.args).toContain('--webhook-certificates=external');
+    const issued = helmTemplate('--set', 'podInjection.certManager.enabled=true,podInjection.certManager.issuerRef.name=corp-ca,podInjection.certManager.issuerRef.kind=ClusterIssuer');
+    expect((find(issued, 'Certificate', `${RELEASE}-webhook`).spec as { issuerRef: unknown }).issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer' });
+    expect(issued.some((o) => o.kind === 'Issuer')).toBe(false);
+  });
+
   it('refuses several replicas without leader election, and values outside the schema', () => {
     expect(() => helmTemplate('--set', 'replicas=2,leaderElection.enabled=false')).toThrow(/requires leaderElection.enabled/);
     expect(() => helmTemplate('--set', 'logLevel=loud')).toThrow(/logLevel/);

@@ -52,6 +52,7 @@ describe('parseFlags', () => {
       'webhook-service-name': 'regcred-operator-webhook',
       'webhook-configuration-name': 'regcred-operator',
       'webhook-secret-name': 'regcred-operator-webhook-tls',
+      'webhook-certificates': 'operator',
       credentialsNamespace: 'operator-ns',
     });
   });

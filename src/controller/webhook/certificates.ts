@@ -62,6 +62,11 @@ export interface WebhookCertificatesOptions {
   caOverlapMs?: number;
   /** How long start() waits for the Secret's cache. Default 60 s. */
   syncTimeoutMs?: number;
+  /**
+   * The Secret is written by someone else (cert-manager: tls.crt, tls.key and ca.crt): only read,
+   * never made, renewed or repaired; its ca.crt is the bundle when it has no ca-bundle.crt.
+   */
+  external?: boolean;
   now?: () => Date;
 }
 
@@ -82,6 +87,7 @@ export class WebhookCertificates {
   private readonly caValidityMs: number;
   private readonly servingValidityMs: number;
   private readonly caOverlapMs: number;
+  private readonly external: boolean;
   private readonly syncTimeoutMs: number;
   private readonly now: () => Date;
   private readonly informer: Informer<Secret>;
@@ -109,6 +115,7 @@ export class WebhookCertificates {
     this.servingValidityMs = options.servingValidityMs ?? DEFAULT_SERVING_VALIDITY_MS;
     this.caOverlapMs = options.caOverlapMs ?? DEFAULT_CA_OVERLAP_MS;
     this.syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
+    this.external = options.external ?? false;
     this.now = options.now ?? (() => new Date());
     if (this.dnsNames.length + this.ipAddresses.length === 0) throw new Error('the webhook serving certificate needs at least one DNS name or IP address');
     for (const [name, ms] of [['caValidityMs', this.caValidityMs], ['servingValidityMs', this.servingValidityMs]] as const) {
@@ -162,7 +169,7 @@ export class WebhookCertificates {
 
   /** Leader only: keeps the Secret true from now on (until stop()). */
   lead(): void {
-    if (this.stopped || this.leading) return;
+    if (this.stopped || this.leading || this.external) return;
     this.leading = true;
     this.informer.start();
     this.runner.schedule(0);
@@ -199,7 +206,7 @@ export class WebhookCertificates {
         }
       }
     } else broken = 'tls.crt or tls.key is missing';
-    const bundle = text[CA_BUNDLE_KEY];
+    const bundle = text[CA_BUNDLE_KEY] ?? (this.external ? text[CA_CERT_KEY] : undefined);
     if (bundle !== undefined && bundle !== this.#bundle) {
       if (parseCertificates(bundle).length > 0) {
         this.#bundle = bundle;

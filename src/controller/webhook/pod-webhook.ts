@@ -28,6 +28,8 @@ export interface PodWebhookOptions {
   serviceName: string;
   configurationName: string;
   secretName: string;
+  /** The Secret is written by someone else (cert-manager), never by the operator. */
+  externalCertificates?: boolean;
   synced: () => boolean;
   onAdmission?: (outcome: WebhookOutcome) => void;
 }
@@ -54,6 +56,7 @@ export class PodWebhook {
       secretName: options.secretName,
       dnsNames: [svc, `${svc}.cluster.local`, 'localhost'],
       ipAddresses: ['127.0.0.1'],
+      external: options.externalCertificates ?? false,
     });
     this.injector = new PodInjector(caches, { credentialsNamespace: options.credentialsNamespace, synced: options.synced });
   }
