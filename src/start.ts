@@ -8,7 +8,7 @@ import { loadDigestRetrying } from './controller/digest.ts';
 import { Operator } from './controller/operator.ts';
 import { PodWebhook } from './controller/webhook/pod-webhook.ts';
 import { InjectionPolicies } from './controller/webhook/policy.ts';
-import { DEFAULT_EXCLUDED_NAMESPACES } from './api/schema.ts';
+import { injectionExcludedNamespaces } from './controller/webhook/configuration.ts';
 import { Remediator } from './controller/remediation/remediator.ts';
 import { createLogger } from './log.ts';
 import { healthRoutes } from './server/health.ts';
@@ -116,11 +116,12 @@ async function main(): Promise<number> {
   }, metrics);
   running.operator = operator;
   await operator.startCaches();
+  const operatorNamespace = process.env.POD_NAMESPACE ?? flags.credentialsNamespace;
   if (flags['pod-injection'] === 'webhook') {
     const webhook = new PodWebhook(client, log, operator.caches, {
       bindAddress: flags['webhook-bind-address'],
       credentialsNamespace: flags.credentialsNamespace,
-      operatorNamespace: process.env.POD_NAMESPACE ?? flags.credentialsNamespace,
+      operatorNamespace,
       // A kubeconfig given means run from outside: the API server cannot resolve the Service.
       inCluster: !flags.kubeconfig && !!process.env.KUBERNETES_SERVICE_HOST,
       ...(flags['webhook-url'] ? { url: flags['webhook-url'] } : {}),
@@ -137,12 +138,11 @@ async function main(): Promise<number> {
   if (flags['pod-injection'] === 'policy') {
     // A MutatingAdmissionPolicy and binding per renderable credential, named
     // <--webhook-configuration-name>-<credential>; kept by the leader.
-    const operatorNamespace = process.env.POD_NAMESPACE ?? flags.credentialsNamespace;
     const policies = new InjectionPolicies(client, log, {
       prefix: `${flags['webhook-configuration-name']}-`,
-      excludedNamespaces: [...new Set([...DEFAULT_EXCLUDED_NAMESPACES, operatorNamespace, flags.credentialsNamespace])],
+      excludedNamespaces: injectionExcludedNamespaces(operatorNamespace, flags.credentialsNamespace),
     });
-    policies.follow(operator.caches, flags.credentialsNamespace);
+    policies.follow(operator.caches);
     running.policies = policies;
   }
   if (elector) {

@@ -11,6 +11,7 @@ import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objec
 import type { ApplyCaches } from './apply.ts';
 import type { Digest } from './digest.ts';
 import { ourEntries, ours, ownedBy, validHolder } from './desired.ts';
+import { resolveEntries } from './sources.ts';
 import { leanConfigMap, leanCredential, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from './lean.ts';
 
 type Resolved = ReturnType<typeof resolveSpec>;
@@ -74,10 +75,12 @@ export class Caches implements ApplyCaches {
   readonly targetSecrets: SecretsByName;
   readonly specs = new SpecCache();
   private readonly syncTimeoutMs: number;
+  private readonly credentialsNamespace: string;
   private readonly serviceAccountWrites: Array<(sa: ServiceAccount) => void> = [];
 
   constructor(client: KubeClient, log: Logger, options: CacheOptions) {
     this.syncTimeoutMs = options.syncTimeoutMs;
+    this.credentialsNamespace = options.credentialsNamespace;
     this.credentials = new Informer<RegistryCredential>(client, RESOURCES.registryCredentials, log, { transform: leanCredential });
     this.namespaces = new Informer<Namespace>(client, RESOURCES.namespaces, log, { transform: leanNamespace });
     this.serviceAccounts = new Informer<ServiceAccount>(client, RESOURCES.serviceAccounts, log, { transform: leanServiceAccount });
@@ -108,6 +111,24 @@ export class Caches implements ApplyCaches {
   /** The Secret of that name in the namespace, whoever manages it. */
   secretNamed(namespace: string, name: string): Secret | undefined {
     return this.targetSecrets.get(namespace, name);
+  }
+
+  /**
+   * The credentials whose Secrets exist or are about to: valid spec, allowed secretName, readable
+   * sources, not being deleted. What pod injection (webhook or policy) adds entries for.
+   */
+  renderableCredentials(): Array<{ name: string; spec: ResolvedSpec }> {
+    return this.credentials.list().flatMap((rc) => {
+      if (rc.metadata.deletionTimestamp) return [];
+      const spec = this.specs.get(rc);
+      if (!spec || !this.secretNameAllowed(spec.secretName)) return [];
+      const sources = resolveEntries(spec.registries, {
+        secret: (n) => this.sourceSecrets.get(this.credentialsNamespace, n),
+        credentialsNamespace: this.credentialsNamespace,
+        credential: rc.metadata.name,
+      });
+      return sources.ok ? [{ name: rc.metadata.name, spec }] : [];
+    });
   }
 
   /** The UID of the RegistryCredential of that name, when it exists. */

@@ -9,7 +9,8 @@ import { RESOURCES, isAlreadyExists, isConflict, isNotFound, type KubeClient } f
 import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { KubeObject } from '../../kube/objects.ts';
-import { Runner } from './certificates.ts';
+import { Runner } from './runner.ts';
+import { DEFAULT_EXCLUDED_NAMESPACES } from '../../api/schema.ts';
 
 export const WEBHOOK_COMPONENT = 'webhook';
 export const POD_WEBHOOK_NAME = 'pods.regcred.dev';
@@ -52,6 +53,11 @@ export interface MutatingWebhookConfiguration extends KubeObject {
  * The configuration as the operator wants it. Every field the API server would default is set
  * (rules[].scope, objectSelector), so that a live object equal to it compares equal.
  */
+/** Pod injection never touches the system namespaces, the operator's own or the credentials one. */
+export function injectionExcludedNamespaces(operatorNamespace: string, credentialsNamespace: string): string[] {
+  return [...new Set([...DEFAULT_EXCLUDED_NAMESPACES, operatorNamespace, credentialsNamespace])];
+}
+
 /** The namespaces pod injection never touches: system and own ones by name, and those opted out. */
 export function injectionNamespaceSelector(excludedNamespaces: string[]) {
   return {

@@ -6,10 +6,9 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../kube/client.ts';
 import { describe } from '../../kube/errors.ts';
 import { serveWebhook, type WebhookOutcome } from '../../server/webhook.ts';
-import { DEFAULT_EXCLUDED_NAMESPACES } from '../../api/schema.ts';
 import type { Caches } from '../caches.ts';
 import { WebhookCertificates } from './certificates.ts';
-import { WebhookConfiguration, type WebhookClientConfig } from './configuration.ts';
+import { injectionExcludedNamespaces, WebhookConfiguration, type WebhookClientConfig } from './configuration.ts';
 import { PodInjector } from './injector.ts';
 
 export const WEBHOOK_PATH = '/mutate-pods';
@@ -58,7 +57,7 @@ export class PodWebhook {
       ipAddresses: ['127.0.0.1'],
       external: options.externalCertificates ?? false,
     });
-    this.injector = new PodInjector(caches, { credentialsNamespace: options.credentialsNamespace, synced: options.synced });
+    this.injector = new PodInjector(caches, { synced: options.synced });
   }
 
   /** Every replica: watch the certificate and serve as soon as there is one. */
@@ -120,7 +119,7 @@ export class PodWebhook {
     const configuration = new WebhookConfiguration(this.client, this.log, {
       name: this.options.configurationName,
       clientConfig: this.clientConfig(),
-      excludedNamespaces: [...new Set([...DEFAULT_EXCLUDED_NAMESPACES, this.options.operatorNamespace, this.options.credentialsNamespace])],
+      excludedNamespaces: injectionExcludedNamespaces(this.options.operatorNamespace, this.options.credentialsNamespace),
       caBundle: () => this.certificates.caBundle(),
     });
     this.configuration = configuration;

@@ -23,8 +23,7 @@ import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { KubeObject } from '../../kube/objects.ts';
 import type { Caches } from '../caches.ts';
-import { resolveEntries } from '../sources.ts';
-import { Runner } from './certificates.ts';
+import { Runner } from './runner.ts';
 import { injectionNamespaceSelector, NOT_MIRROR_POD_EXPRESSION } from './configuration.ts';
 
 export const POLICY_COMPONENT = 'pod-injection-policy';
@@ -265,8 +264,8 @@ export class InjectionPolicies {
   }
 
   /** Calls sync() on every change of a credential or a source Secret, from the operator's caches. */
-  follow(caches: Caches, credentialsNamespace: string): void {
-    const provider = () => renderableCredentials(caches, credentialsNamespace);
+  follow(caches: Caches): void {
+    const provider = () => caches.renderableCredentials();
     caches.credentials.on(() => this.sync(provider));
     caches.sourceSecrets.on(() => this.sync(provider));
     this.sync(provider);
@@ -344,19 +343,4 @@ export class InjectionPolicies {
     const still = policyDifferences(desired, replaced);
     if (still.length) this.log.warn({ [resource.kind]: name, fields: still }, 'policy: the API server keeps these fields different from what the operator writes');
   }
-}
-
-/** The credentials whose Secrets exist or are about to (as the webhook's injector counts them). */
-export function renderableCredentials(caches: Caches, credentialsNamespace: string): PolicyCredential[] {
-  return caches.credentials.list().flatMap((rc) => {
-    if (rc.metadata.deletionTimestamp) return [];
-    const spec = caches.specs.get(rc);
-    if (!spec || !caches.secretNameAllowed(spec.secretName)) return [];
-    const sources = resolveEntries(spec.registries, {
-      secret: (n) => caches.sourceSecrets.get(credentialsNamespace, n),
-      credentialsNamespace,
-      credential: rc.metadata.name,
-    });
-    return sources.ok ? [{ name: rc.metadata.name, spec }] : [];
-  });
 }
