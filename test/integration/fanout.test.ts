@@ -32,7 +32,9 @@ describe('fan-out', () => {
       `"https://index.docker.io/v1/":{"auth":"${b64(`hub-bot:${hubPw}`)}","email":"ops@acme.io","password":"${hubPw}","username":"hub-bot"},` +
       `"private-registry.io":{"auth":"${b64(`registry-user:${privatePw}`)}","password":"${privatePw}","username":"registry-user"}}}`;
 
-    const ready = await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 5);
+    // The namespaces' default ServiceAccounts may appear after the Secrets are in place: converged
+    // means both counted.
+    const ready = await s.readyEventually(rc.metadata.name, (r) => r.status?.namespaces?.synced === 5 && r.status.serviceAccounts?.patched === 5);
     expect(ready.status?.namespaces).toEqual({ matched: 5, synced: 5, failed: 0 });
     expect(ready.status?.serviceAccounts).toEqual({ patched: 5 });
     expect(ready.status?.credentialHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
