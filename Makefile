@@ -22,7 +22,7 @@ RESULTS := .cluster/test-results
 report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm keyring registry-tools install uninstall \
+        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
         deploy undeploy docker-build kind-e2e
 
 help:
@@ -70,7 +70,12 @@ test-unit: deps controlplane helm keyring
 registry-tools:
 	@bash test/tools/install-registry-tools.sh >/dev/null
 
-test-integration: deps controlplane registry-tools
+# The AWS stand-in of the cloud-registry tests (test/integration/cloud-ecr.test.ts): moto from PyPI
+# into a venv in the tools cache, once.
+cloud-tools:
+	@bash test/tools/install-moto.sh >/dev/null
+
+test-integration: deps controlplane registry-tools cloud-tools
 	$(VITEST) run --project integration $(call report,integration)
 
 # The end-to-end suite with the operator running as config/rbac's ServiceAccount (make kind-e2e runs it on kind).
@@ -120,8 +125,12 @@ dev: cluster-up
 	@echo "  kubectl -n regcred-system patch secret private-registry-password -p '{\"stringData\":{\"password\":\"rotated\"}}'   # rotation"
 	@echo "Stop with Ctrl-C, then: make cluster-down"
 	@echo
+# JSON lines made readable by pino-pretty, coloured only on a terminal (it follows isatty;
+# NO_COLOR turns colour off). pino-pretty ignores Ctrl-C on a pipe, so it prints the
+# operator's last lines before both exit.
 	node src/main.ts --kubeconfig $(KUBECONFIG) --credentials-namespace regcred-system \
-	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081
+	  --metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 2>&1 \
+	  | node_modules/.bin/pino-pretty --timestampKey ts --translateTime SYS:HH:MM:ss.l --ignore app --singleLine
 
 # Never part of make test. Fresh local control planes, one at a time; the full spec by default
 # (about 1.5 h on two cores; the quick run below about 6 min), a quick look with
@@ -165,22 +174,40 @@ keyring:
 	@mkdir -p .cluster
 	@echo "$$(bash test/controlplane/build.sh)/kubectl" > $@
 
-# The CRD alone, on the cluster of $$KUBECONFIG (default: the local control plane of make cluster-up).
-install: .cluster/kubectl-path
-	$(KUBECTL) apply --server-side -k config/crd
+# install, uninstall, deploy and undeploy run on someone's own cluster, so they use the kubectl on
+# PATH and build nothing; only a machine without one gets the project's (test/controlplane, built
+# on first use). KUBECTL=… on the command line picks another. They act on the cluster of
+# $$KUBECONFIG; left unset, on the local control plane while one is up (make cluster-up), else on
+# kubectl's current context.
+ifeq ($(origin KUBECTL),command line)
+CLUSTER_KUBECTL = $(KUBECTL)
+else ifneq ($(shell command -v kubectl 2>/dev/null),)
+CLUSTER_KUBECTL := kubectl
+else
+CLUSTER_KUBECTL = $(KUBECTL)
+CLUSTER_KUBECTL_DEP := .cluster/kubectl-path
+endif
+ifeq ($(origin KUBECONFIG)$(wildcard $(KUBECONFIG)),file)
+CLUSTER_KUBECTL_ENV := env -u KUBECONFIG
+endif
 
-uninstall: .cluster/kubectl-path
-	$(KUBECTL) delete --ignore-not-found -k config/crd
+# The CRD alone.
+install: $(CLUSTER_KUBECTL_DEP)
+	$(CLUSTER_KUBECTL_ENV) $(CLUSTER_KUBECTL) apply --server-side -k config/crd
+
+uninstall: $(CLUSTER_KUBECTL_DEP)
+	$(CLUSTER_KUBECTL_ENV) $(CLUSTER_KUBECTL) delete --ignore-not-found -k config/crd
 
 # CRD, RBAC and the operator in namespace regcred-system, running image $(IMG).
-deploy: .cluster/kubectl-path
-	$(KUBECTL) kustomize config/default | sed 's|image: regcred-operator:latest$$|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
+deploy: $(CLUSTER_KUBECTL_DEP)
+	$(CLUSTER_KUBECTL_ENV) $(CLUSTER_KUBECTL) kustomize config/default | sed 's|image: regcred-operator:latest$$|image: $(IMG)|' \
+	  | $(CLUSTER_KUBECTL_ENV) $(CLUSTER_KUBECTL) apply --server-side -f -
 
 # Removes everything deploy created except the CRD (deleting it would delete every RegistryCredential)
 # and the namespace (deleting it would delete the source Secrets in it): config/undeploy is
 # config/default without those two.
-undeploy: .cluster/kubectl-path
-	$(KUBECTL) delete --ignore-not-found -k config/undeploy
+undeploy: $(CLUSTER_KUBECTL_DEP)
+	$(CLUSTER_KUBECTL_ENV) $(CLUSTER_KUBECTL) delete --ignore-not-found -k config/undeploy
 
 docker-build:
 	$(DOCKER) build -t $(IMG) .

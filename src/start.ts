@@ -1,6 +1,6 @@
 // regcred-operator: flags, logging, the API client, the operator, leader election, the HTTP
 // endpoints, and an orderly stop on SIGTERM. Loaded by main.ts once client-node can be loaded lean.
-import { parseFlags, HELP } from './config.ts';
+import { parseFlags, HELP, versionText } from './config.ts';
 import { KubeClient } from './kube/client.ts';
 import { describe } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader.ts';
@@ -24,6 +24,10 @@ async function main(): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     }
+    if (parsed.version) {
+      process.stdout.write(versionText());
+      return 0;
+    }
     process.stderr.write(`${parsed.message}\n\n${HELP}`);
     return 2;
   }
@@ -33,7 +37,7 @@ async function main(): Promise<number> {
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
   client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
   const metrics = new Metrics();
-  client.observe((verb, resource, status) => metrics.apiRequests.inc({ verb, resource, code: String(status) }));
+  client.observe((request) => metrics.observeApiRequest(request));
 
   // The operator is made once the digest key is loaded, which waits for the API server: the probes
   // answer meanwhile.
@@ -113,6 +117,7 @@ async function main(): Promise<number> {
     resyncPeriodMs: flags['resync-period'],
     cacheSyncTimeoutMs: flags['cache-sync-timeout'],
     statusIntervalMs: flags['status-interval'],
+    ...(flags['token-max-lifetime'] !== undefined ? { tokenMaxLifetimeMs: flags['token-max-lifetime'] } : {}),
   }, metrics);
   running.operator = operator;
   await operator.startCaches();
@@ -175,7 +180,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`${JSON.stringify({ level: 60, msg: 'fatal', error: describe(err) })}\n`);
+    process.stderr.write(`${JSON.stringify({ level: 'fatal', ts: new Date().toISOString(), app: 'regcred-operator', msg: 'fatal', error: describe(err) })}\n`);
     process.exit(1);
   },
 );

@@ -14,6 +14,9 @@ import {
 
 type JsonSchema = { [key: string]: unknown };
 
+/** `kubectl get regcred` lists every kind of this category; only this CRD is in it. */
+export const CATEGORIES = ['regcred'];
+
 const SAFE_INTEGER_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
 
 /** Rewrites a zod JSON Schema into an OpenAPI v3 structural schema the API server accepts. */
@@ -39,6 +42,11 @@ export function openApiSchema(schema: z.ZodType): unknown {
   return toStructural(z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'throw' }));
 }
 
+/** The spec and status schemas describe their fields; what spec and status are, as fields of the object, is said here. */
+function described(schema: unknown, description: string): unknown {
+  return { description, ...(schema as JsonSchema) };
+}
+
 const readyColumn = (field: string) => `.status.conditions[?(@.type=="Ready")].${field}`;
 
 export function buildCrd(): Record<string, unknown> {
@@ -48,7 +56,14 @@ export function buildCrd(): Record<string, unknown> {
     metadata: { name: `${PLURAL}.${GROUP}` },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
+      },
       scope: 'Cluster',
       versions: [
         {
@@ -62,6 +77,16 @@ export function buildCrd(): Record<string, unknown> {
             { name: 'Synced', type: 'integer', jsonPath: '.status.namespaces.synced' },
             { name: 'Matched', type: 'integer', jsonPath: '.status.namespaces.matched' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            // -o wide only: what a person checks next, without reading the whole status.
+            {
+              name: 'Secret',
+              type: 'string',
+              jsonPath: '.spec.secretName',
+              priority: 1,
+              description: 'spec.secretName; empty when unset, and then the Secret is named after the RegistryCredential (metadata.name).',
+            },
+            { name: 'Last Rotation', type: 'date', jsonPath: '.status.lastRotationTime', priority: 1, description: 'When the rendered credentials last changed.' },
+            { name: 'Message', type: 'string', jsonPath: readyColumn('message'), priority: 1, description: "The Ready condition's message." },
           ],
           schema: {
             openAPIV3Schema: {
@@ -70,11 +95,15 @@ export function buildCrd(): Record<string, unknown> {
                 'RegistryCredential renders registry credentials into a kubernetes.io/dockerconfigjson Secret in every matching namespace and lists it in the chosen ServiceAccounts\' imagePullSecrets.',
               required: ['spec'],
               properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
+                apiVersion: { type: 'string', description: 'The versioned schema of this object: regcred.dev/v1alpha1.' },
+                kind: { type: 'string', description: 'RegistryCredential.' },
+                // The API server refuses anything but type here, a description too: kubectl explain shows ObjectMeta's own.
                 metadata: { type: 'object' },
-                spec: openApiSchema(registryCredentialSpecSchema),
-                status: openApiSchema(registryCredentialStatusSchema),
+                spec: described(openApiSchema(registryCredentialSpecSchema), 'What to render, where to put it and which ServiceAccounts list it.'),
+                status: described(
+                  openApiSchema(registryCredentialStatusSchema),
+                  'What the operator last did for this spec; written only by the operator.',
+                ),
               },
             },
           },

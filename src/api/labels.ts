@@ -22,6 +22,11 @@ export const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 export const OWNER_UID_ANNOTATION = 'regcred.dev/owner-uid';
 /** Changing its value (any value, e.g. a timestamp) asks for the credentials to be checked again now. */
 export const VALIDATE_REQUESTED_ANNOTATION = 'regcred.dev/validate-requested-at';
+/**
+ * On a RegistryCredential: a new value (an RFC 3339 time) asks for a reconcile now; the operator
+ * echoes the value it handled in status.lastHandledReconcileAt.
+ */
+export const RECONCILE_REQUESTED_ANNOTATION = 'reconcile.regcred.dev/requestedAt';
 export const IGNORE_LABEL = 'regcred.dev/ignore';
 export const FINALIZER = 'regcred.dev/cleanup';
 /**

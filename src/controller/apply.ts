@@ -2,6 +2,7 @@
 // shared object, and no write that the plan did not ask for. Every write is recorded in the caches
 // at once, which is also what keeps its own watch event from waking the key again.
 import PQueue from 'p-queue';
+import type { Logger } from 'pino';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeError, RESOURCES, type KubeClient } from '../kube/client.ts';
 import type { Secret, ServiceAccount } from '../kube/objects.ts';
@@ -38,15 +39,35 @@ export interface ApplyResult {
 
 const MAX_ATTEMPTS = 5;
 
+type WriteVerb = 'create' | 'update' | 'patch' | 'delete';
+
 export class Applier {
   private readonly client: KubeClient;
   private readonly caches: ApplyCaches;
   private readonly maxConcurrentWrites: number;
+  private readonly log: Logger | undefined;
 
-  constructor(client: KubeClient, caches: ApplyCaches, maxConcurrentWrites: number) {
+  constructor(client: KubeClient, caches: ApplyCaches, maxConcurrentWrites: number, log?: Logger) {
     this.client = client;
     this.caches = caches;
     this.maxConcurrentWrites = maxConcurrentWrites;
+    this.log = log;
+  }
+
+  /**
+   * Makes one write request and logs it at debug: verb, kind, namespace and name, and the HTTP
+   * status when it failed. Never the body, which for a Secret is the credential itself.
+   */
+  private async write<T>(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, request: () => Promise<T>): Promise<T> {
+    const fields = { verb, kind, namespace, [kind === 'Secret' ? 'secret' : 'serviceAccount']: name };
+    try {
+      const response = await request();
+      this.log?.debug(fields, 'write');
+      return response;
+    } catch (err) {
+      this.log?.debug({ ...fields, status: err instanceof KubeError ? err.status : undefined }, 'write failed');
+      throw err;
+    }
   }
 
   async apply(plan: Plan, credential: Owner): Promise<ApplyResult> {
@@ -127,7 +148,7 @@ export class Applier {
   private async createSecret(secret: Secret, credential: Owner): Promise<number> {
     const ns = secret.metadata.namespace!;
     try {
-      const created = await this.client.create<Secret>(RESOURCES.secrets, ns, secret);
+      const created = await this.write('create', 'Secret', ns, secret.metadata.name, () => this.client.create<Secret>(RESOURCES.secrets, ns, secret));
       this.caches.recordSecret(created);
       return 1;
     } catch (err) {
@@ -170,7 +191,7 @@ export class Applier {
         data: desired.data!,
       };
       try {
-        const updated = await this.client.replace<Secret>(RESOURCES.secrets, ns, name, body);
+        const updated = await this.write('update', 'Secret', ns, name, () => this.client.replace<Secret>(RESOURCES.secrets, ns, name, body));
         this.caches.recordSecret(updated);
         return 1;
       } catch (err) {
@@ -184,7 +205,9 @@ export class Applier {
   private async deleteSecret(observed: Secret): Promise<number> {
     const ns = observed.metadata.namespace!;
     try {
-      await this.client.delete(RESOURCES.secrets, ns, observed.metadata.name, observed.metadata.uid ? { uid: observed.metadata.uid } : undefined);
+      await this.write('delete', 'Secret', ns, observed.metadata.name, () =>
+        this.client.delete(RESOURCES.secrets, ns, observed.metadata.name, observed.metadata.uid ? { uid: observed.metadata.uid } : undefined),
+      );
     } catch (err) {
       // Gone already, or replaced by a newer object with the same name: not ours to delete.
       if (!isNotFound(err) && !isConflict(err)) throw err;
@@ -204,9 +227,8 @@ export class Applier {
       const kept = refs.filter((r) => r.uid !== ownerUid);
       if (kept.length === refs.length) return 0;
       try {
-        const updated = await this.client.patch<Secret>(RESOURCES.secrets, ns, name, {
-          metadata: { resourceVersion: current.metadata.resourceVersion, ownerReferences: kept.length ? kept : null },
-        });
+        const patch = { metadata: { resourceVersion: current.metadata.resourceVersion, ownerReferences: kept.length ? kept : null } };
+        const updated = await this.write('patch', 'Secret', ns, name, () => this.client.patch<Secret>(RESOURCES.secrets, ns, name, patch));
         this.caches.recordSecret(updated);
         return 1;
       } catch (err) {
@@ -250,7 +272,9 @@ export class Applier {
         imagePullSecrets: change.imagePullSecrets.length ? change.imagePullSecrets : null,
       };
       try {
-        const updated = await this.client.patch<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name, patch, 'merge');
+        const updated = await this.write('patch', 'ServiceAccount', namespace, name, () =>
+          this.client.patch<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name, patch, 'merge'),
+        );
         this.caches.recordServiceAccount(updated);
         return { wrote: true, found: true };
       } catch (err) {

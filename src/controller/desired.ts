@@ -111,6 +111,8 @@ export interface NamespaceInputs {
   existingSecret(namespace: string): Secret | undefined;
   /** The UID of an existing RegistryCredential of that name (being deleted or not). */
   credentialUid(name: string): string | undefined;
+  /** The operator's credentials namespace: selected only when named exactly (see selection.ts). */
+  credentialsNamespace?: string;
 }
 
 export interface NamespaceTarget {
@@ -155,11 +157,11 @@ export function desiredSecret(credential: CredentialView, namespace: string, ren
 /** The desired state in one namespace; undefined when the credential does not select it. */
 export function desiredInNamespace(inputs: NamespaceInputs, ns: Namespace): NamespaceTarget | undefined {
   const { credential } = inputs;
-  if (!namespaceSelected(credential.spec, ns)) return undefined;
+  if (!namespaceSelected(credential.spec, ns, inputs.credentialsNamespace)) return undefined;
   const name = ns.metadata.name;
   const secretName = credential.spec.secretName;
   const existing = inputs.existingSecret(name);
-  const contenders = [credential, ...inputs.rivals.filter((r) => namespaceSelected(r.spec, ns))];
+  const contenders = [credential, ...inputs.rivals.filter((r) => namespaceSelected(r.spec, ns, inputs.credentialsNamespace))];
   const decision = arbitrate(existing, contenders, inputs.credentialUid)!;
   if ('foreign' in decision) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName, undefined, decision.foreign === 'unowned') };
   if (decision.holder !== credential.name) return { namespace: name, serviceAccounts: [], conflict: conflictMessage(name, secretName, decision.holder) };

@@ -5,7 +5,10 @@
 // alone, so it costs O(1) per credential it concerns. Handlers only record work; the reconcile
 // reads everything from the caches and never learns which event woke it. Credentials that share a
 // secretName compete for the same Secrets, so whatever wakes one wakes all of them: arbitration
-// between them must never wait for an unrelated event.
+// between them must never wait for an unrelated event. Events are mapped with the selection rules
+// without the credentials-namespace rule (selection.ts): for that one namespace a credential may be
+// woken for nothing, never left asleep, and the reconcile applies the rule. A change of a
+// credential's annotations (reconcile.regcred.dev/requestedAt among them) is a full pass.
 import type { RegistryCredential } from '../api/schema.ts';
 import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import { secretNameOf, type Caches } from './caches.ts';

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { describe } from '../kube/errors.ts';
+import { inReconcile, outsideReconcile } from '../log.ts';
 import { WorkQueue, type WorkResult } from '../queue/workqueue.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { Caches } from './caches.ts';
@@ -11,6 +12,10 @@ import type { Digest } from './digest.ts';
 import { parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
 import { Reconciler } from './reconciler.ts';
+import { serviceAccountTokens, sourceSecretKey } from './tokens/context.ts';
+import { TokenManager } from './tokens/manager.ts';
+import { TokenMetrics } from './tokens/metrics.ts';
+import { builtInProviders } from './tokens/providers/index.ts';
 import { Validator } from './validation/validator.ts';
 import { PendingWork } from './work.ts';
 
@@ -32,6 +37,8 @@ export interface OperatorOptions {
   /** Backoff bounds of the work queue (tests shorten them). */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Cloud tokens are refreshed as if they expired after at most this long (--token-max-lifetime). */
+  tokenMaxLifetimeMs?: number;
 }
 
 export class Operator {
@@ -43,6 +50,8 @@ export class Operator {
   private readonly options: OperatorOptions;
   private readonly pending = new PendingWork();
   private readonly validator: Validator;
+  /** Cloud registry tokens, one per distinct key, shared by every credential that uses it. */
+  private readonly tokens: TokenManager;
   /** When each credential's next full pass (the resync) is due. */
   private readonly resyncDue = new Map<string, number>();
   private working = false;
@@ -52,18 +61,15 @@ export class Operator {
     this.log = log;
     this.metrics = metrics;
     this.options = options;
-    this.queue = new WorkQueue((key) => this.reconcileKey(key), {
+    // Each run gets a reconcileID on every line it logs (log.ts).
+    this.queue = new WorkQueue((key) => inReconcile(() => this.reconcileKey(key)), {
       concurrency: options.concurrency,
       ...(options.baseDelayMs !== undefined ? { baseDelayMs: options.baseDelayMs } : {}),
       ...(options.maxDelayMs !== undefined ? { maxDelayMs: options.maxDelayMs } : {}),
       onDone: (key, o) => {
-        metrics?.queueLatency.observe(o.waitedMs / 1000);
-        metrics?.reconcileDuration.observe(o.durationMs / 1000);
+        metrics?.observeWork(o);
         if (o.error) {
-          metrics?.reconcileErrors.inc();
-          metrics?.retries.inc();
-          metrics?.reconciles.inc({ result: 'error' });
-          log.warn({ key, durationMs: o.durationMs, retries: o.retries, error: describe(o.error) }, 'reconcile failed; retrying with backoff');
+          log.warn({ credential: key, durationMs: o.durationMs, retries: o.retries, error: describe(o.error) }, 'reconcile failed; retrying with backoff');
         }
       },
     });
@@ -85,18 +91,34 @@ export class Operator {
     // A finished check only needs its status written: a run with no pending namespaces does that.
     this.validator = new Validator({
       wake: (credential) => {
-        if (this.working) this.queue.add(credential);
+        // A check a reconcile started may wake another credential: not part of that reconcile.
+        if (this.working) outsideReconcile(() => this.queue.add(credential));
       },
       ...(options.validationConcurrency !== undefined ? { concurrency: options.validationConcurrency } : {}),
       onResults: (credential, results) => metrics?.setRegistryResults(credential, results),
       onForget: (credential) => metrics?.forgetRegistryResults(credential),
     });
-    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, { ...options, validator: this.validator });
+    // A new token changes what every namespace holds: a full pass.
+    this.tokens = new TokenManager({
+      log,
+      providers: builtInProviders,
+      wake: (credential) => {
+        if (!this.working) return;
+        this.pending.mark(credential);
+        outsideReconcile(() => this.queue.add(credential));
+      },
+      secretKey: sourceSecretKey((n) => this.caches.sourceSecrets.get(options.credentialsNamespace, n), options.credentialsNamespace),
+      serviceAccountToken: serviceAccountTokens(client, options.credentialsNamespace),
+      ...(options.tokenMaxLifetimeMs !== undefined ? { schedule: { maxLifetimeMs: options.tokenMaxLifetimeMs } } : {}),
+      ...(metrics ? { metrics: new TokenMetrics(metrics.registry) } : {}),
+    });
+    this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, { ...options, validator: this.validator, tokens: this.tokens });
     metrics?.bind({
       queueDepth: () => this.queue.depth,
       managedSecrets: () => this.caches.managedSecretCount,
       serviceAccountEntries: () => this.caches.serviceAccounts.list().filter((sa) => sa.metadata.annotations?.[SA_ENTRIES_ANNOTATION]).length,
       informers: () => this.informers(),
+      workQueue: this.queue,
     });
   }
 
@@ -139,10 +161,9 @@ export class Operator {
     this.metrics?.reconciles.inc({ result: report.result });
     this.metrics?.writes.inc(report.writes);
     const rc = this.caches.credentials.get(undefined, key);
-    const ready = rc?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    if (rc) this.metrics?.credentialReady.set({ credential: key }, ready ? 1 : 0);
-    else this.metrics?.credentialReady.remove({ credential: key });
-    this.log.info({ key, full: work.full, namespaces: work.namespaces.size, result: report.result, durationMs: Date.now() - start, writes: report.writes }, 'reconciled');
+    if (rc && report.result !== 'absent' && report.result !== 'deleted') this.metrics?.setCredentialStatus(key, rc.status);
+    else this.metrics?.forgetCredential(key);
+    this.log.info({ credential: key, full: work.full, namespaces: work.namespaces.size, result: report.result, durationMs: Date.now() - start, writes: report.writes }, 'reconciled');
     if (report.result === 'absent' || report.result === 'deleted') {
       this.queue.forget(key);
       this.pending.forget(key);
@@ -168,6 +189,7 @@ export class Operator {
   async stop(timeoutMs: number): Promise<boolean> {
     this.working = false;
     this.validator.stop();
+    this.tokens.stop();
     const finished = await this.queue.shutdown(timeoutMs);
     this.caches.stop();
     return finished;

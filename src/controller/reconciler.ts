@@ -5,7 +5,7 @@
 // are recorded) so the work queue backs the key off; only an invalid spec or an unreadable source
 // waits for its input to change.
 import type { Logger } from 'pino';
-import { FINALIZER, VALIDATE_REQUESTED_ANNOTATION } from '../api/labels.ts';
+import { FINALIZER, RECONCILE_REQUESTED_ANNOTATION, VALIDATE_REQUESTED_ANNOTATION } from '../api/labels.ts';
 import { type RegistryCredential, type RegistryCredentialStatus, type ResolvedSpec } from '../api/schema.ts';
 import { RESOURCES, isNotFound, type KubeClient } from '../kube/client.ts';
 import type { Namespace } from '../kube/objects.ts';
@@ -19,8 +19,10 @@ import { OutcomeBook, type NamespaceOutcome } from './outcomes.ts';
 import type { Work } from './work.ts';
 import type { EventRecorder } from './events.ts';
 import { namespaceSelected } from './selection.ts';
-import { resolveEntries, sourceRefusal, type SourceInputs } from './sources.ts';
-import { eventsFor, nextStatus, statusChanged, type Outcome, type ValidationView } from './status.ts';
+import { resolveEntries, sourceRefusal, tokenUses, tokenViews, type SourceInputs } from './sources.ts';
+import { eventsFor, generationObserved, nextStatus, reconcilingStatus, statusChanged, type Outcome, type ValidationView } from './status.ts';
+import type { TokenManager } from './tokens/manager.ts';
+import { tokenEvents, withTokenStatus } from './tokens/status.ts';
 import { validationTargets, type CaBundleLookup } from './validation/targets.ts';
 import type { Validator } from './validation/validator.ts';
 
@@ -35,10 +37,12 @@ export interface ReconcilerOptions {
   statusIntervalMs?: number;
   /** Checks the credentials against the registries in the background; none: no validation. */
   validator?: Validator;
+  /** Cloud registry tokens (ecr, artifactRegistry, acr entries); none: such entries stay pending. */
+  tokens?: Pick<TokenManager, 'observe' | 'forget' | 'current'>;
 }
 
 export interface ReconcileReport extends WorkResult {
-  result: 'synced' | 'partial' | 'invalid' | 'source' | 'deleted' | 'deleting' | 'absent';
+  result: 'synced' | 'partial' | 'invalid' | 'source' | 'suspended' | 'deleted' | 'deleting' | 'absent';
   writes: number;
 }
 
@@ -68,7 +72,7 @@ export class Reconciler {
     this.events = events;
     this.log = log;
     this.options = options;
-    this.applier = new Applier(client, caches, options.maxConcurrentWrites);
+    this.applier = new Applier(client, caches, options.maxConcurrentWrites, log);
   }
 
   async reconcile(name: string, work: Work = { full: true, namespaces: new Set() }): Promise<ReconcileReport> {
@@ -83,11 +87,19 @@ export class Reconciler {
       rc = await this.setFinalizers(rc, [...(rc.metadata.finalizers ?? []), FINALIZER]);
       writes++;
     }
+    // Suspended: no Secret or ServiceAccount is touched, and the next pass after it is a full one.
+    if ((rc.spec as { suspend?: unknown } | undefined)?.suspend === true) {
+      this.outcomes.forget(name);
+      this.options.validator?.forget(name);
+      this.options.tokens?.forget(name);
+      return this.finish(rc, { kind: 'suspended' }, 'suspended', writes);
+    }
 
     const resolved = this.caches.specs.resolve(rc);
     if (!resolved.ok) {
       // Its namespaces are not being looked after: the next valid spec starts with a full pass.
       this.outcomes.forget(name);
+      this.options.tokens?.forget(name);
       return this.finish(rc, { kind: 'invalidSpec', message: resolved.message }, 'invalid', writes);
     }
     const spec = resolved.spec;
@@ -100,7 +112,10 @@ export class Reconciler {
       }, 'invalid', writes);
     }
 
-    const sources = resolveEntries(spec.registries, this.sourceInputs(name));
+    const inputs = this.sourceInputs(name);
+    // The cloud tokens it uses: a new one starts a fetch, which wakes the credential when it ends.
+    this.options.tokens?.observe(name, tokenUses(spec.registries, inputs));
+    const sources = resolveEntries(spec.registries, inputs);
     if (!sources.ok) {
       this.outcomes.forget(name);
       return this.finish(rc, { kind: 'sourceFailure', reason: sources.reason, message: sources.message }, 'source', writes);
@@ -112,6 +127,12 @@ export class Reconciler {
     const rivals = this.rivals(credential.name, spec.secretName);
     const full = work.full || !this.outcomes.has(name);
     const only = full ? undefined : work.namespaces;
+    // A pass over every namespace can take a while: kstatus must see it in progress, not done.
+    const settled = rc.status;
+    if (full && !generationObserved(rc.status, rc.metadata.generation ?? 0)) {
+      rc = (await this.writeStatus(rc, reconcilingStatus(rc.status, rc.metadata.generation ?? 0, new Date()))) ?? rc;
+      writes++;
+    }
     const namespaces = only
       ? [...only].flatMap((n) => this.caches.namespaces.get(undefined, n) ?? [])
       : this.caches.namespaces.list();
@@ -122,6 +143,7 @@ export class Reconciler {
       serviceAccountsIn: (ns) => this.caches.serviceAccounts.inNamespace(ns),
       existingSecret: (ns) => this.caches.secretNamed(ns, spec.secretName),
       credentialUid: (n) => this.caches.credentialUid(n),
+      credentialsNamespace: this.options.credentialsNamespace,
     }, namespaces);
     const actions = plan(targets, this.observed(credential, rivals, only), spec.secretName, spec.deletionPolicy);
     const applied = await this.applier.apply(actions, credential);
@@ -132,7 +154,7 @@ export class Reconciler {
     else this.outcomes.replace(name, outcomes);
     const summary = this.outcomes.summary(name);
     const outcome: Outcome = { kind: 'applied', ...summary, hash: rendered.hash, shadowed: rendered.shadowed, writes };
-    const report = await this.finish(rc, outcome, summary.failures.length ? 'partial' : 'synced', writes, validation);
+    const report = await this.finish(rc, outcome, summary.failures.length ? 'partial' : 'synced', writes, validation, settled);
     const failed = applied.failures.filter((f) => f.reason === 'WriteFailed');
     if (failed.length) throw new RetryableFailure(`${failed.length} writes failed; first: ${failed[0]!.message}`, applied.retryAfterSeconds);
     // Secrets left for a rival: look again soon in case the rival's write never comes.
@@ -145,6 +167,7 @@ export class Reconciler {
     this.outcomes.forget(name);
     this.lastStatusWrite.delete(name);
     this.options.validator?.forget(name);
+    this.options.tokens?.forget(name);
   }
 
   /**
@@ -193,25 +216,32 @@ export class Reconciler {
    * soon after the last is left to a run the report asks for at the end of the interval, which
    * computes the status afresh from the outcomes of that moment.
    */
-  private async finish(rc: RegistryCredential, outcome: Outcome, result: ReconcileReport['result'], writes: number, validation?: ValidationView): Promise<ReconcileReport> {
+  // `settled`: the status Events compare with, the one before this pass's Reconciling status.
+  private async finish(rc: RegistryCredential, outcome: Outcome, result: ReconcileReport['result'], writes: number, validation?: ValidationView, settled = rc.status): Promise<ReconcileReport> {
     const prev = rc.status;
-    const next = nextStatus(prev, rc.metadata.generation ?? 0, outcome, new Date(), validation);
+    // A suspended credential handles no request: the value is echoed once a reconcile acts on it.
+    const requested = outcome.kind === 'suspended' ? undefined : rc.metadata.annotations?.[RECONCILE_REQUESTED_ANNOTATION];
+    const now = new Date();
+    const next = withTokenStatus(nextStatus(prev, rc.metadata.generation ?? 0, outcome, now, validation, requested), this.tokenViews(rc, outcome), rc.metadata.generation ?? 0, now);
     if (!statusChanged(prev, next) && prev?.lastSyncTime === next.lastSyncTime) return { result, writes };
     const name = rc.metadata.name;
     const wait = (this.lastStatusWrite.get(name) ?? -Infinity) + (this.options.statusIntervalMs ?? 0) - Date.now();
     if (wait > 0) return { result, writes, requeueAfterMs: Math.ceil(wait) };
     await this.writeStatus(rc, next);
     this.lastStatusWrite.set(name, Date.now());
-    for (const event of eventsFor(prev, next)) await this.events.record(rc, event);
+    for (const event of [...eventsFor(settled, next), ...tokenEvents(prev, next)]) await this.events.record(rc, event);
     return { result, writes: writes + 1 };
   }
 
-  private async writeStatus(rc: RegistryCredential, status: RegistryCredentialStatus): Promise<void> {
+  /** The object as written; undefined when it is gone. */
+  private async writeStatus(rc: RegistryCredential, status: RegistryCredentialStatus): Promise<RegistryCredential | undefined> {
     try {
       const updated = await this.client.patch<RegistryCredential>(RESOURCES.registryCredentials, undefined, rc.metadata.name, { status }, 'merge', 'status');
       this.caches.credentials.observe(updated);
+      return updated;
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      return undefined;
     }
   }
 
@@ -275,7 +305,7 @@ export class Reconciler {
       existingSecret: (ns, secretName) => c.secretNamed(ns, secretName),
       handedOver: (ns) => {
         const namespace = c.namespaces.get(undefined, ns);
-        return !!namespace && rivals.some((r) => namespaceSelected(r.spec, namespace as Namespace));
+        return !!namespace && rivals.some((r) => namespaceSelected(r.spec, namespace as Namespace, this.options.credentialsNamespace));
       },
     };
   }
@@ -296,7 +326,15 @@ export class Reconciler {
       secret: (n) => this.caches.sourceSecrets.get(this.options.credentialsNamespace, n),
       credentialsNamespace: this.options.credentialsNamespace,
       credential,
+      ...(this.options.tokens ? { tokens: this.options.tokens } : {}),
     };
+  }
+
+  /** The token entries status.tokens shows: only while the spec is acted on. */
+  private tokenViews(rc: RegistryCredential, outcome: Outcome) {
+    if (outcome.kind !== 'applied' && outcome.kind !== 'sourceFailure') return [];
+    const spec = this.caches.specs.get(rc);
+    return spec ? tokenViews(spec.registries, this.sourceInputs(rc.metadata.name)) : [];
   }
 }
 

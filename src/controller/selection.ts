@@ -42,19 +42,25 @@ export function globMatch(pattern: string, name: string): boolean {
 
 const optedOut = (labels: Record<string, string> | undefined) => labels?.[IGNORE_LABEL] === 'true';
 
-/** Selection rules alone, whatever the namespace's phase: used to map events to credentials. */
-export function namespaceRulesMatch(spec: ResolvedSpec, ns: Namespace): boolean {
+/**
+ * Selection rules alone, whatever the namespace's phase: used to map events to credentials. The
+ * credentials namespace holds the source Secrets, so it is selected only when `include` names it
+ * exactly: a broad glob (or no include at all) never puts rendered Secrets beside the sources.
+ * Without `credentialsNamespace` that rule is left out (callers that never see that namespace).
+ */
+export function namespaceRulesMatch(spec: ResolvedSpec, ns: Namespace, credentialsNamespace?: string): boolean {
   const name = ns.metadata.name;
   const rules = spec.namespaces;
   if (optedOut(ns.metadata.labels)) return false;
+  if (name === credentialsNamespace && !rules.include?.includes(name)) return false;
   if (rules.exclude.some((g) => globMatch(g, name))) return false;
   if (rules.include && !rules.include.some((g) => globMatch(g, name))) return false;
   return matchesLabelSelector(rules.selector, ns.metadata.labels);
 }
 
 /** A namespace receives the Secret when the rules match and it is not being deleted. */
-export function namespaceSelected(spec: ResolvedSpec, ns: Namespace): boolean {
-  return !isTerminating(ns) && namespaceRulesMatch(spec, ns);
+export function namespaceSelected(spec: ResolvedSpec, ns: Namespace, credentialsNamespace?: string): boolean {
+  return !isTerminating(ns) && namespaceRulesMatch(spec, ns, credentialsNamespace);
 }
 
 export function serviceAccountSelected(spec: ResolvedSpec, sa: ServiceAccount): boolean {

@@ -4,7 +4,12 @@
 // can hold registry credentials, and its allowed-credentials annotation, if any, names the reader.
 import { ALLOWED_CREDENTIALS_ANNOTATION, COMPONENT_LABEL, DIGEST_KEY_COMPONENT, SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../api/labels.ts';
 import type { RegistryEntry } from '../api/schema.ts';
+import { createHash } from 'node:crypto';
 import { authEntry, parseDockerConfigSecret, registryKey, type Auths, type ResolvedEntry } from './dockerconfig.ts';
+import { tokenEntryOf, tokenSecretNames, tokenServers, tokenSourceLabel, type TokenEntry } from './tokens/entries.ts';
+import type { TokenLookup, TokenUse } from './tokens/manager.ts';
+import type { TokenView } from './tokens/status.ts';
+import { builtInProviders, type ProviderLookup } from './tokens/providers/index.ts';
 
 /** A Secret as the API server returns it: data values are base64. */
 export interface SourceSecret {
@@ -19,9 +24,22 @@ export interface SourceInputs {
   credentialsNamespace: string;
   /** The RegistryCredential that reads them: a Secret's allowed-credentials annotation must name it. */
   credential: string;
+  /** Current cloud tokens (the token manager); without it every token entry is pending. */
+  tokens?: TokenLookup;
+  /** The token providers of this build (tests give their own). */
+  providers?: ProviderLookup;
 }
 
-export type SourceFailureReason = 'SourceNotFound' | 'InvalidSource' | 'SourceNotAllowed';
+export type SourceFailureReason =
+  | 'SourceNotFound'
+  | 'InvalidSource'
+  | 'SourceNotAllowed'
+  /** No token yet: a fetch is under way and wakes the credential when it ends. */
+  | 'TokenPending'
+  /** The cloud refused or failed every fetch so far and no good token is left; retried with backoff. */
+  | 'TokenFetchFailed'
+  /** This build has no provider for the entry's cloud. */
+  | 'ProviderUnavailable';
 
 type SourceFailure = { ok: false; reason: SourceFailureReason; message: string };
 
@@ -58,7 +76,68 @@ const dockerConfigSource: CredentialSourceKind = {
   },
 };
 
-export const SOURCE_KINDS: CredentialSourceKind[] = [secretKeySource, dockerConfigSource];
+/**
+ * ecr, artifactRegistry and acr: the token the manager holds for the entry. The Secrets the fetch
+ * reads are checked for this credential first (a token fetched for another credential that may read
+ * them is no reason to hand it to one that may not).
+ */
+const tokenSource: CredentialSourceKind = {
+  handles: (e) => tokenEntryOf(e) !== undefined,
+  secretNames: (e) => tokenSecretNames(tokenEntryOf(e)!, builtInProviders),
+  resolve(e, inputs) {
+    const t = tokenEntryOf(e)!;
+    const providers = inputs.providers ?? builtInProviders;
+    for (const name of tokenSecretNames(t, providers)) {
+      const readable = readableSecret(name, inputs);
+      if (!readable.ok) return readable;
+    }
+    const state = inputs.tokens?.current(t.provider, t.entry) ?? { state: 'pending' as const };
+    switch (state.state) {
+      case 'ready': {
+        const auth = authEntry(state.token.username, state.token.password);
+        return { ok: true, auths: Object.fromEntries(tokenServers(t, providers).map((server) => [registryKey(server), auth])) };
+      }
+      case 'pending':
+        return { ok: false, reason: 'TokenPending', message: `waiting for the first ${t.provider} token` };
+      case 'failed':
+        return { ok: false, reason: 'TokenFetchFailed', message: `no ${t.provider} token: ${state.failure.code}: ${state.failure.message}; retrying with backoff` };
+      case 'unavailable':
+        return { ok: false, reason: 'ProviderUnavailable', message: `this build of the operator has no ${t.provider} token provider` };
+    }
+  },
+};
+
+export const SOURCE_KINDS: CredentialSourceKind[] = [secretKeySource, dockerConfigSource, tokenSource];
+
+/**
+ * The token entries the credential uses and may use (their Secrets readable by it), for the token
+ * manager. `version` fingerprints the contents of those Secrets, so a changed key fetches again; it
+ * stays in memory and is never shown.
+ */
+export function tokenUses(entries: RegistryEntry[], inputs: SourceInputs): TokenUse[] {
+  const providers = inputs.providers ?? builtInProviders;
+  return entries.flatMap((e) => {
+    const t: TokenEntry | undefined = tokenEntryOf(e);
+    if (!t) return [];
+    const hash = createHash('sha256');
+    for (const name of tokenSecretNames(t, providers)) {
+      const readable = readableSecret(name, inputs);
+      if (!readable.ok) return [];
+      hash.update(JSON.stringify([name, Object.entries(readable.secret.data ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))]));
+    }
+    return [{ provider: t.provider, entry: t.entry, version: hash.digest('hex') }];
+  });
+}
+
+/** What status.tokens shows: each token entry the credential may use, with the manager's current state. */
+export function tokenViews(entries: RegistryEntry[], inputs: SourceInputs): TokenView[] {
+  const providers = inputs.providers ?? builtInProviders;
+  return entries.flatMap((e, i) => {
+    const t = tokenEntryOf(e);
+    if (!t || tokenSecretNames(t, providers).some((name) => !readableSecret(name, inputs).ok)) return [];
+    return [{ source: tokenSourceLabel(i, t, providers), state: inputs.tokens?.current(t.provider, t.entry) ?? { state: 'pending' as const } }];
+  });
+}
 
 function kindOf(entry: RegistryEntry): CredentialSourceKind | undefined {
   return SOURCE_KINDS.find((k) => k.handles(entry));

@@ -1,12 +1,15 @@
 // Status and Events from the outcome of reconciles: pure functions. The previous status is the
 // memory: an Event is recorded only when the status it describes changes, so restarts and repeated
-// reconciles never repeat one.
+// reconciles never repeat one. Besides Ready, the conditions follow kstatus (abnormal-true):
+// Reconciling is True while work is in progress, Stalled while nothing can progress without new
+// input, and both are absent otherwise, so GitOps tools that wait on kstatus see the truth.
 import { MAX_FAILURES, MAX_VALIDATED_REGISTRIES, type Condition, type Failure, type RegistryCredentialStatus, type RegistryStatus } from '../api/schema.ts';
 import { kubeTime } from '../kube/time.ts';
 import { canonicalJson, type ShadowedRegistry } from './dockerconfig.ts';
 import type { SourceFailureReason } from './sources.ts';
 
 export type Outcome =
+  | { kind: 'suspended' }
   | { kind: 'invalidSpec'; message: string }
   | { kind: 'secretNameNotAllowed'; message: string }
   | { kind: 'sourceFailure'; reason: SourceFailureReason; message: string }
@@ -28,6 +31,9 @@ export type Outcome =
 export type ValidationView = { enabled: false } | { enabled: true; results: RegistryStatus[] | undefined };
 
 export const CREDENTIALS_VALID = 'CredentialsValid';
+export const READY = 'Ready';
+export const RECONCILING = 'Reconciling';
+export const STALLED = 'Stalled';
 
 export interface EventSpec {
   type: 'Normal' | 'Warning';
@@ -36,8 +42,12 @@ export interface EventSpec {
 }
 
 function readyCondition(outcome: Outcome, generation: number, now: string): Condition {
-  const base = { type: 'Ready', observedGeneration: generation, lastTransitionTime: now };
+  const base = { type: READY, observedGeneration: generation, lastTransitionTime: now };
   switch (outcome.kind) {
+    // True, as a suspended Flux object stays: kstatus reads Ready when there is no Reconciling or
+    // Stalled, and a suspension must not hold a GitOps tool's wait until it times out.
+    case 'suspended':
+      return { ...base, status: 'True', reason: 'Suspended', message: 'spec.suspend is true: nothing is written to Secrets or ServiceAccounts, and those in place are left as they are' };
     case 'invalidSpec':
       return { ...base, status: 'False', reason: 'InvalidSpec', message: outcome.message };
     case 'secretNameNotAllowed':
@@ -61,6 +71,61 @@ function readyCondition(outcome: Outcome, generation: number, now: string): Cond
       };
     }
   }
+}
+
+/**
+ * Reconciling (writes being retried) or Stalled (waiting for new input: the spec, a source, a Secret
+ * in the way) for an outcome; neither when it is done or suspended.
+ */
+function progressCondition(outcome: Outcome, ready: Condition, now: string): Condition | undefined {
+  const base = { observedGeneration: ready.observedGeneration, lastTransitionTime: now };
+  switch (outcome.kind) {
+    case 'suspended':
+      return undefined;
+    case 'invalidSpec':
+    case 'secretNameNotAllowed':
+    case 'sourceFailure':
+      // A cloud token on its way (or being fetched again) is progress, not a wait for new input.
+      if (outcome.kind === 'sourceFailure' && (outcome.reason === 'TokenPending' || outcome.reason === 'TokenFetchFailed')) {
+        return { ...base, type: RECONCILING, status: 'True', reason: outcome.reason, message: ready.message };
+      }
+      return { ...base, type: STALLED, status: 'True', reason: ready.reason, message: ready.message };
+    case 'applied': {
+      const failures = outcome.failures;
+      if (failures.length === 0) return undefined;
+      const retrying = failures.filter((f) => f.reason === 'WriteFailed').length;
+      if (retrying) {
+        return { ...base, type: RECONCILING, status: 'True', reason: 'RetryingWrites', message: `writes failed in ${retrying} of ${outcome.matched} matched namespaces; retrying with backoff` };
+      }
+      const reason = failures.every((f) => f.reason === 'SecretConflict') ? 'SecretConflict' : 'PartiallySynced';
+      return { ...base, type: STALLED, status: 'True', reason, message: ready.message };
+    }
+  }
+}
+
+/** Without the condition of that type. */
+export function removeCondition(conditions: Condition[] | undefined, type: string): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== type);
+}
+
+/** Whether the status describes the object's current generation. */
+export function generationObserved(status: RegistryCredentialStatus | undefined, generation: number): boolean {
+  return status?.observedGeneration === generation;
+}
+
+/**
+ * What is written before the first pass over a generation's namespaces, which can take a while:
+ * Reconciling=True and Ready=Unknown (as Flux's objects do, so that a wait for Ready=True after a
+ * spec change waits for the pass), the generation observed; Stalled goes, as a new spec is new
+ * input. Events for the pass compare its result with the status before this one.
+ */
+export function reconcilingStatus(prev: RegistryCredentialStatus | undefined, generation: number, now: Date): RegistryCredentialStatus {
+  const t = kubeTime(now);
+  const message = `reconciling generation ${generation}`;
+  let conditions = removeCondition(prev?.conditions, STALLED);
+  conditions = setCondition(conditions, { type: READY, status: 'Unknown', reason: 'Progressing', message, observedGeneration: generation, lastTransitionTime: t });
+  conditions = setCondition(conditions, { type: RECONCILING, status: 'True', reason: 'Progressing', message, observedGeneration: generation, lastTransitionTime: t });
+  return { ...prev, observedGeneration: generation, conditions };
 }
 
 /**
@@ -99,9 +164,16 @@ export function nextStatus(
   outcome: Outcome,
   now: Date,
   validation?: ValidationView,
+  /** The value of the reconcile-request annotation this reconcile handled, if any. */
+  handledReconcileAt?: string,
 ): RegistryCredentialStatus {
   const t = kubeTime(now);
   let conditions = setCondition(prev?.conditions, readyCondition(outcome, generation, t));
+  const ready = conditions.find((c) => c.type === READY)!;
+  const progress = progressCondition(outcome, ready, t);
+  for (const type of [RECONCILING, STALLED]) {
+    conditions = progress?.type === type ? setCondition(conditions, progress) : removeCondition(conditions, type);
+  }
   let registries = prev?.registries;
   if (validation) {
     const v = validationStatus(validation, generation, t, prev?.conditions?.find((c) => c.type === CREDENTIALS_VALID));
@@ -121,6 +193,8 @@ export function nextStatus(
     ...(prev?.lastRotationTime ? { lastRotationTime: prev.lastRotationTime } : {}),
     ...(registries ? { registries } : {}),
   };
+  const handled = handledReconcileAt ?? prev?.lastHandledReconcileAt;
+  if (handled !== undefined) next.lastHandledReconcileAt = handled;
   if (outcome.kind !== 'applied') return next;
 
   next.namespaces = { matched: outcome.matched, synced: outcome.synced, failed: outcome.failures.length };
@@ -165,15 +239,16 @@ const INPUT_PROBLEMS = new Set<string>([
  */
 export function eventsFor(prev: RegistryCredentialStatus | undefined, next: RegistryCredentialStatus): EventSpec[] {
   const events: EventSpec[] = [];
-  const before = prev?.conditions?.find((c) => c.type === 'Ready');
-  const after = next.conditions?.find((c) => c.type === 'Ready');
+  const before = prev?.conditions?.find((c) => c.type === READY);
+  const after = next.conditions?.find((c) => c.type === READY);
   if (!after) return events;
   // For a spec or source problem the message names what to fix, so a new message is news too;
   // for the synced states it carries counts, which change with every namespace.
   const problemChanged = INPUT_PROBLEMS.has(after.reason) && before?.message !== after.message;
   if (before?.status !== after.status || before?.reason !== after.reason || problemChanged) {
     const first = after.reason === 'PartiallySynced' && next.failures?.[0] ? `; first: ${next.failures[0].namespace}: ${next.failures[0].message}` : '';
-    events.push({ type: after.status === 'True' ? 'Normal' : 'Warning', reason: after.reason, note: `${after.message}${first}` });
+    const normal = after.status === 'True' || after.reason === 'Suspended';
+    events.push({ type: normal ? 'Normal' : 'Warning', reason: after.reason, note: `${after.message}${first}` });
   }
   events.push(...registryEvents(prev?.registries, next.registries));
   const hash = next.credentialHash;

@@ -79,7 +79,21 @@ export interface ObjectList<T> {
   items: T[];
 }
 
-export type RequestObserver = (verb: string, resource: string, status: number) => void;
+/** One request to the API server, for metrics. */
+export interface RequestRecord {
+  method: string;
+  /** The resource's plural ('' for other paths). */
+  resource: string;
+  /** host:port of the API server. */
+  host: string;
+  /** The response's status; none when no complete response came (refused, reset, timed out). */
+  status?: number;
+  /** From the call to the end of the response, rate-limit wait included; none for watches. */
+  seconds?: number;
+  watch?: boolean;
+}
+
+export type RequestObserver = (request: RequestRecord) => void;
 
 export interface WatchHandle {
   stop(): void;
@@ -177,8 +191,11 @@ export class KubeClient {
       accept?: string;
     } = {},
   ): Promise<T> {
+    const started = performance.now();
     if (this.limiter && !opts.unthrottled) await this.limiter.take();
     const url = new URL(this.server + path);
+    const observed = (status?: number) =>
+      this.observer?.({ method, resource: opts.resource ?? '', host: url.host, seconds: (performance.now() - started) / 1000, ...(status !== undefined ? { status } : {}) });
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.pooled.applySecurityAuthentication(ctx);
@@ -195,6 +212,7 @@ export class KubeClient {
     let status: number;
     let text: string;
     let retryAfter: string | string[] | undefined;
+    let received: number | undefined;
     try {
       const response = await send(url, {
         method,
@@ -205,14 +223,16 @@ export class KubeClient {
         bodyTimeout: timeout,
       });
       status = response.statusCode;
+      received = status;
       retryAfter = response.headers['retry-after'];
       text = await response.body.text();
     } catch (err) {
       // No complete response (refused, reset, timed out): the next request starts on new connections.
       this.pool.reset();
+      observed(received);
       throw err;
     }
-    this.observer?.(method, opts.resource ?? '', status);
+    observed(status);
     if (status < 200 || status > 299) throw toKubeError(status, text, Array.isArray(retryAfter) ? retryAfter[0]! : retryAfter ?? null);
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
@@ -242,6 +262,21 @@ export class KubeClient {
       query: { fieldManager: this.fieldManager },
       resource: res.plural,
     });
+  }
+
+  /**
+   * A short-lived token of a ServiceAccount for `audience` (the TokenRequest API, the
+   * serviceaccounts/token subresource). The token is returned, never logged.
+   */
+  async requestServiceAccountToken(namespace: string, name: string, audience: string, expirationSeconds = 3600, signal?: AbortSignal): Promise<string> {
+    signal?.throwIfAborted();
+    const answer = await this.request<{ status?: { token?: string } }>('POST', this.path(RESOURCES.serviceAccounts, namespace, name, 'token'), {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
+      resource: 'serviceaccounts/token',
+    });
+    const token = answer.status?.token;
+    if (!token) throw new KubeError(500, 'InternalError', `the TokenRequest for ServiceAccount ${namespace}/${name} returned no token`);
+    return token;
   }
 
   /** PUT; the body's metadata.resourceVersion makes it conditional. */
@@ -284,12 +319,22 @@ export class KubeClient {
     const { metadataOnly, ...query } = opts;
     const watcher = metadataOnly ? this.metadataWatcher : this.watcher;
     let stopped = false;
+    // Counted once: when the watch ends before client-node's watch() returns (refused, or no
+    // response), else as a 200 when it returns, which is once the response's headers came.
+    let counted = false;
+    const count = (err: unknown) => {
+      if (counted) return;
+      counted = true;
+      this.observer?.({ method: 'GET', resource: res.plural, host: new URL(this.server).host, watch: true, ...watchStatus(err) });
+    };
     const controller = await watcher.watch(this.path(res, namespace), query, onEvent, (err) => {
+      count(err);
       // Refused, reset or silent (a refusal with a status is a KubeError and says nothing about the
       // connection): requests and watches after this one start on new connections.
       if (err && !stopped && !isStatusError(err)) this.pool.reset();
       onDone(watchError(err));
     });
+    count(null);
     return {
       stop: () => {
         stopped = true;
@@ -297,6 +342,13 @@ export class KubeClient {
       },
     };
   }
+}
+
+/** A watch's status from how it ended: none for an error without a status (no response). */
+function watchStatus(err: unknown): { status?: number } {
+  if (!err) return { status: 200 };
+  const status = (err as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' ? { status } : {};
 }
 
 const isStatusError = (err: unknown) => err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number';

@@ -19,7 +19,17 @@ export interface WorkQueueOptions {
   /** Source of randomness in [0, 1) for the jitter (default Math.random); injectable for tests. */
   random?: () => number;
   /** Called after each run, for metrics and logs. */
-  onDone?: (key: string, outcome: { durationMs: number; error?: unknown; waitedMs: number; retries: number }) => void;
+  onDone?: (key: string, outcome: WorkOutcome) => void;
+}
+
+export interface WorkOutcome {
+  durationMs: number;
+  waitedMs: number;
+  /** Failures of the key in a row, this run's included. */
+  retries: number;
+  error?: unknown;
+  /** What the handler returned, when it did not throw. */
+  result?: WorkResult | undefined;
 }
 
 /** An error that says how long to wait before the next try (HTTP 429 Retry-After). */
@@ -41,6 +51,7 @@ export class WorkQueue {
   private readonly handler: (key: string) => Promise<WorkResult | void>;
   private readonly options: WorkQueueOptions;
   private shuttingDown = false;
+  private addCount = 0;
 
   constructor(handler: (key: string) => Promise<WorkResult | void>, options: WorkQueueOptions) {
     this.handler = handler;
@@ -55,6 +66,26 @@ export class WorkQueue {
 
   get active(): number {
     return this.running.size;
+  }
+
+  /** Keys run at once at most. */
+  get concurrency(): number {
+    return this.options.concurrency;
+  }
+
+  /**
+   * Adds that queued a key since the queue was made: a key that was neither waiting nor already
+   * marked to run again (client-go's workqueue counts the same way). Delayed adds count when due.
+   */
+  get adds(): number {
+    return this.addCount;
+  }
+
+  /** Milliseconds spent so far by the runs still in progress, summed (stuck workers make it grow). */
+  unfinishedWorkMs(now = Date.now()): number {
+    let total = 0;
+    for (const t of this.running.values()) total += Math.max(0, now - t);
+    return total;
   }
 
   /** Milliseconds the oldest waiting key has waited; 0 when nothing waits. */
@@ -72,6 +103,11 @@ export class WorkQueue {
   }
 
   add(key: string): void {
+    this.enqueue(key, false);
+  }
+
+  /** `counted`: the add was counted already (a key marked to run again while it ran). */
+  private enqueue(key: string, counted: boolean): void {
     if (this.shuttingDown) return;
     const floor = this.floorOf(key);
     if (floor > Date.now()) {
@@ -79,10 +115,12 @@ export class WorkQueue {
       return;
     }
     if (this.running.has(key)) {
+      if (!this.dirty.has(key) && !counted) this.addCount++;
       this.dirty.add(key);
       return;
     }
     if (this.waiting.has(key)) return;
+    if (!counted) this.addCount++;
     this.waiting.set(key, Date.now());
     void this.queue.add(() => this.process(key));
   }
@@ -146,8 +184,9 @@ export class WorkQueue {
     // The floor was for this run; a later failure sets its own.
     this.notBefore.delete(key);
     let error: unknown;
+    let result: WorkResult | void = undefined;
     try {
-      const result = await this.handler(key);
+      result = await this.handler(key);
       this.failures.delete(key);
       if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
     } catch (err) {
@@ -158,8 +197,8 @@ export class WorkQueue {
       this.addAfter(key, this.backoffMs(key));
     } finally {
       this.running.delete(key);
-      this.options.onDone?.(key, { durationMs: Date.now() - start, waitedMs: start - enqueuedAt, error, retries: this.failures.get(key) ?? 0 });
-      if (this.dirty.delete(key)) this.add(key);
+      this.options.onDone?.(key, { durationMs: Date.now() - start, waitedMs: start - enqueuedAt, error, retries: this.failures.get(key) ?? 0, result: result ?? undefined });
+      if (this.dirty.delete(key)) this.enqueue(key, true);
     }
   }
 

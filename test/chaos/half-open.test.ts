@@ -1,6 +1,6 @@
 // A half-open connection: the loopback proxy between the operator and the API server goes silent
 // without closing anything. Every watch must notice within --watch-inactivity-timeout (counted by
-// regcred_informer_restarts, read over the metrics port, which does not go through the proxy), and
+// regcred_informer_restarts_total, read over the metrics port, which does not go through the proxy), and
 // a change made while the stall lasts (a rotation and a new namespace) must be applied after it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartRounds } from '../support/chaos-config.ts';
@@ -51,7 +51,7 @@ describe(`half-open watch through the proxy (${restartRounds()} stalls)`, () => 
   for (let round = 1; round <= restartRounds(); round++) {
     it(`stall ${round}: every watch notices within ${INACTIVITY_S} s (+${DETECTION_SLACK_S} s polling), and the change made meanwhile lands`, async () => {
       env.report.round();
-      const before = await env.metricSeries('regcred_informer_restarts');
+      const before = await env.metricSeries('regcred_informer_restarts_total');
       const informers = [...before.keys()];
       expect(informers.length).toBeGreaterThan(0);
 
@@ -65,7 +65,7 @@ describe(`half-open watch through the proxy (${restartRounds()} stalls)`, () => 
 
       const detectedAfter = new Map<string, number>();
       while (Date.now() - frozenAt < STALL_S * 1000) {
-        const now = await env.metricSeries('regcred_informer_restarts');
+        const now = await env.metricSeries('regcred_informer_restarts_total');
         for (const informer of informers) {
           if (!detectedAfter.has(informer) && (now.get(informer) ?? 0) > (before.get(informer) ?? 0)) detectedAfter.set(informer, (Date.now() - frozenAt) / 1000);
         }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { INVALID_SPECS } from '../support/invalid-specs.ts';
-import { kubectl, testClient, uniqueName } from '../support/cluster.ts';
+import { eventually, kubectl, testClient, uniqueName } from '../support/cluster.ts';
 
 const client = testClient();
 const rc = RESOURCES.registryCredentials;
@@ -53,7 +53,8 @@ describe('RegistryCredential CRD on the API server', () => {
       status: { credentialHash: 'sha256:ignored' },
     });
     const afterCreate = await client.get<{ status?: unknown }>(rc, undefined, name);
-    expect(afterCreate.status).toBeUndefined();
+    // The schema's default: an unobserved generation until the operator writes a status.
+    expect(afterCreate.status).toEqual({ observedGeneration: -1 });
 
     const status = {
       observedGeneration: created.metadata.generation,
@@ -72,5 +73,50 @@ describe('RegistryCredential CRD on the API server', () => {
     expect(header!.split(/\s+/)).toEqual(['NAME', 'READY', 'REASON', 'SYNCED', 'MATCHED', 'AGE']);
     expect(row!.split(/\s+/).slice(0, 5)).toEqual([name, 'True', 'Synced', '2', '3']);
     await client.delete(rc, undefined, name);
+  });
+
+  it('is discovered in the regcred category', async () => {
+    const discovery = await client.request<{ resources: Array<{ name: string; categories?: string[] }> }>('GET', '/apis/regcred.dev/v1alpha1');
+    expect(discovery.resources.find((r) => r.name === 'registrycredentials')?.categories).toEqual(['regcred']);
+  });
+
+  it('shows the Secret, last rotation and Ready message with -o wide', async () => {
+    const name = uniqueName('wide');
+    await client.create(rc, undefined, { metadata: { name }, spec: { ...validSpec, secretName: 'regcred' } });
+    const rotated = new Date(Date.now() - 3 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const status = {
+      conditions: [{ type: 'Ready', status: 'False', reason: 'PartiallySynced', message: 'wide-column-message', lastTransitionTime: rotated }],
+      namespaces: { matched: 1, synced: 0, failed: 1 },
+      lastRotationTime: rotated,
+    };
+    await client.patch(rc, undefined, name, { status }, 'merge', 'status');
+
+    const [header, row] = kubectl('get', 'regcred', name, '-o', 'wide').trim().split('\n');
+    expect(header!.split(/\s{2,}/)).toEqual(['NAME', 'READY', 'REASON', 'SYNCED', 'MATCHED', 'AGE', 'SECRET', 'LAST ROTATION', 'MESSAGE']);
+    const cells = row!.split(/\s{2,}/);
+    expect(cells[0]).toBe(name);
+    expect(cells.slice(-3)).toEqual(['regcred', '3h', 'wide-column-message']);
+
+    await client.delete(rc, undefined, name);
+  });
+
+  it('explains nested fields with their descriptions (kubectl explain)', async () => {
+    // The API server publishes a CRD's OpenAPI a moment after it is established.
+    const operator = await eventually('kubectl explain to find the field', async () => {
+      try {
+        return kubectl('explain', 'registrycredential.spec.namespaces.selector.matchExpressions.operator');
+      } catch {
+        return undefined;
+      }
+    });
+    const flat = (text: string) => text.replace(/\s+/g, ' ');
+    expect(flat(operator)).toContain('DESCRIPTION: In: the label is set to one of values. NotIn:');
+
+    const recursive = kubectl('explain', 'registrycredentials.status', '--recursive');
+    for (const field of ['conditions', 'lastTransitionTime', 'observedGeneration', 'failures', 'lastRotationTime', 'patched', 'checkedAt']) {
+      expect(recursive).toContain(field);
+    }
+    const secretName = kubectl('explain', 'registrycredentials.spec.secretName');
+    expect(flat(secretName)).toContain('defaults to metadata.name');
   });
 });

@@ -65,7 +65,7 @@ async function changesOf(ns: string, resourceVersion: string): Promise<{ count: 
 }
 
 /** The first `reconciled` line for the credential in the current operator's log (after a start, the full pass). */
-const reconciledLine = () => s.operator!.logs().split('\n').find((l) => l.includes('"msg":"reconciled"') && l.includes(`"key":"${name}"`));
+const reconciledLine = () => s.operator!.logs().split('\n').find((l) => l.includes('"msg":"reconciled"') && l.includes(`"credential":"${name}"`));
 
 describe('digests', () => {
   it('creates the digest key Secret once in its namespace: immutable, Opaque, 32 bytes, not a managed Secret', async () => {

@@ -245,7 +245,7 @@ describe('terminating namespaces', () => {
     expect(after.status?.failures).toEqual([]);
     // One more reconcile, woken by a change that asks for no write, after the namespace is gone: the
     // events of its last moments have been handled when it is logged.
-    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes('"msg":"reconciled"') && l.includes(`"key":"${rc.metadata.name}"`)).length;
+    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes('"msg":"reconciled"') && l.includes(`"credential":"${rc.metadata.name}"`)).length;
     const reconciledBefore = reconciles();
     await s.client.patch(RESOURCES.registryCredentials, undefined, rc.metadata.name, { metadata: { annotations: { 'regcred.dev/test-nudge': 'after-namespace-gone' } } });
     await eventually('a reconcile after the namespace is gone', async () => reconciles() > reconciledBefore);

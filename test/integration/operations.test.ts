@@ -95,7 +95,13 @@ describe('leader election', () => {
     expect(after).toMatch(/regcred_api_requests_total\{verb="POST",resource="secrets",code="201"\} \d+/);
     // This file's credential by name: the operator sees every RegistryCredential of the control plane.
     expect(after).toContain(`regcred_credential_ready{credential="${rc.metadata.name}"} 1`);
-    expect(after).toContain('regcred_process_open_fds');
+    expect(after).toContain('process_open_fds');
+    // The names controller-runtime operators export, so stock dashboards and alerts work.
+    expect(metric(after, 'controller_runtime_reconcile_total{controller="registrycredential"')).toBeGreaterThan(0);
+    expect(metric(after, 'workqueue_adds_total{name="registrycredential"')).toBeGreaterThan(0);
+    expect(after).toMatch(/^rest_client_requests_total\{code="201",method="POST",host="[^"]+"\} \d+$/m);
+    expect(after).toContain(`regcred_credential_condition{credential="${rc.metadata.name}",type="Ready",status="True"} 1`);
+    expect(metric(after, `regcred_credential_last_sync_timestamp_seconds{credential="${rc.metadata.name}"}`)).toBeGreaterThan(Date.now() / 1000 - 600);
     const standby = await scrape(b);
     expect(metric(standby, 'regcred_leader')).toBe(0);
     expect(metric(standby, 'regcred_reconcile_total')).toBe(0);

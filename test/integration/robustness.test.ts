@@ -84,7 +84,7 @@ describe('quiescence', () => {
     await eventually('the credentials checked', async () =>
       (await s.getCredential(rc.metadata.name)).status?.conditions?.some((c) => c.type === 'CredentialsValid' && c.status !== 'Unknown'));
     // Then let the reconciles triggered by our own writes drain: no reconcile for 2 s.
-    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes(`"key":"${rc.metadata.name}"`) && l.includes('"msg":"reconciled"')).length;
+    const reconciles = () => s.operator!.logs().split('\n').filter((l) => l.includes(`"credential":"${rc.metadata.name}"`) && l.includes('"msg":"reconciled"')).length;
     let seen = -1;
     await eventually('no reconcile for 2 s', async () => {
       const now = reconciles();

@@ -130,7 +130,7 @@ export class ChaosEnv {
     for (const line of logs.slice(fromOffset).split('\n')) {
       if (!line.includes('"msg":"reconciled"')) continue;
       try {
-        const { key, result } = JSON.parse(line) as { key?: string; result?: string };
+        const { credential: key, result } = JSON.parse(line) as { credential?: string; result?: string };
         if (!key) continue;
         const c = counts.get(key) ?? { total: 0, results: {} };
         c.total++;

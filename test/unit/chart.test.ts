@@ -1,11 +1,11 @@
 // The Helm chart renders the same objects as config/default: `helm template` (helm built by
 // test/tools/build-helm.sh) against `kubectl kustomize` (the kubectl of test/controlplane/build.sh).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 interface K8sObject {
   apiVersion: string;
@@ -26,8 +26,19 @@ interface Container {
   securityContext: Record<string, unknown>;
 }
 
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  affinity?: unknown;
+  topologySpreadConstraints?: unknown[];
+  priorityClassName?: string;
+}
+
 interface Deployment extends K8sObject {
-  spec: { replicas: number; template: { spec: { serviceAccountName: string; securityContext: Record<string, unknown>; containers: Container[] } } };
+  spec: { replicas: number; template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: PodSpec } };
 }
 
 interface Rule {
@@ -41,6 +52,11 @@ interface PodDisruptionBudget extends K8sObject {
 }
 
 const CHART = 'charts/regcred-operator';
+/** Every optional object of the chart switched on. */
+const ALL_TOGGLES = [
+  'serviceMonitor.enabled=true', 'prometheusRule.enabled=true', 'dashboard.enabled=true', 'networkPolicy.enabled=true',
+  'remediatePods.enabled=true', 'podInjection.certManager.enabled=true', 'podDisruptionBudget.enabled=true',
+].join(',');
 const RELEASE = 'regcred-operator';
 const NAMESPACE = 'regcred-system';
 
@@ -80,8 +96,26 @@ let helm: string;
 let kubectl: string;
 
 function helmTemplate(...args: string[]): K8sObject[] {
-  return parseObjects(execFileSync(helm, ['template', RELEASE, CHART, '--namespace', NAMESPACE, '--include-crds', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  return parseObjects(execFileSync(helm, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
+
+/** `helm lint --strict`; throws with helm's findings when the chart fails. */
+function helmLint(...args: string[]): string {
+  return execFileSync(helm, ['lint', '--strict', CHART, '--namespace', NAMESPACE, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** helmTemplate with a values file (the only way to give a value and then null it with --set). */
+function helmTemplateWithValues(values: string, ...args: string[]): K8sObject[] {
+  const dir = mkdtempSync(join(tmpdir(), 'regcred-values-'));
+  try {
+    writeFileSync(join(dir, 'values.yaml'), values);
+    return helmTemplate('-f', join(dir, 'values.yaml'), ...args);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const deploymentOf = (objects: K8sObject[]) => find<Deployment>(objects, 'Deployment', RELEASE);
 
 function kustomize(dir: string): K8sObject[] {
   return parseObjects(execFileSync(kubectl, ['kustomize', dir], { encoding: 'utf8' }));
@@ -320,8 +354,8 @@ describe('config/default', () => {
     ]);
     expect(find(objects, 'ClusterRole', 'regcred-operator-metrics-reader').rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
     expect(objects.filter((o) => (o.roleRef as { name?: string } | undefined)?.name === 'regcred-operator-metrics-reader').map(key)).toEqual([]);
-    const [monitor] = kustomize('config/prometheus');
-    expect((monitor!.spec as { endpoints: unknown[] }).endpoints).toEqual([expect.objectContaining({
+    const monitor = find(kustomize('config/prometheus'), 'ServiceMonitor', 'regcred-operator');
+    expect((monitor.spec as { endpoints: unknown[] }).endpoints).toEqual([expect.objectContaining({
       scheme: 'https',
       bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
       tlsConfig: { insecureSkipVerify: true },
@@ -353,12 +387,43 @@ describe('make undeploy', () => {
 });
 
 describe('Helm chart', () => {
-  it('carries the generated CRD byte for byte', () => {
-    expect(readFileSync(`${CHART}/crds/regcred.dev_registrycredentials.yaml`, 'utf8')).toBe(readFileSync('crds/regcred.dev_registrycredentials.yaml', 'utf8'));
+  it('passes helm lint --strict with default values and with every toggle on', () => {
+    expect(helmLint()).toMatch(/0 chart\(s\) failed/);
+    expect(helmLint('--set', ALL_TOGGLES)).toMatch(/0 chart\(s\) failed/);
+  });
+
+  it('templates the generated CRD, kept on uninstall, so helm upgrade upgrades it', () => {
+    // Helm installs a chart's crds/ once and never upgrades it: the CRD must be a template only.
+    expect(existsSync(`${CHART}/crds`)).toBe(false);
+    const [fromConfig] = parseObjects(readFileSync('config/crd/bases/regcred.dev_registrycredentials.yaml', 'utf8'));
+    const crd = find(helmTemplate(), 'CustomResourceDefinition', 'registrycredentials.regcred.dev');
+    expect(withoutMetadataLabels(crd)).toEqual(withoutMetadataLabels(fromConfig!));
+    expect(crd.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(crd.metadata.labels).toMatchObject({ 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/managed-by': 'Helm' });
+    const notKept = find(helmTemplate('--set', 'crds.keep=false'), 'CustomResourceDefinition', 'registrycredentials.regcred.dev');
+    expect(notKept.metadata.annotations).toBeUndefined();
+    // A second release in the same cluster leaves the CRD to the first; nothing else changes.
+    const withCrd = helmTemplate().map(key);
+    const withoutCrd = helmTemplate('--set', 'crds.enabled=false').map(key);
+    expect(withoutCrd.filter((k) => k.startsWith('CustomResourceDefinition/'))).toEqual([]);
+    expect(withoutCrd).toEqual(withCrd.filter((k) => !k.startsWith('CustomResourceDefinition/')));
+  });
+
+  it('tags the image with the appVersion, which is the package version, unless told otherwise', () => {
+    const chart = parse(readFileSync(`${CHART}/Chart.yaml`, 'utf8')) as { appVersion: string };
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+    const image = (...args: string[]) => deploymentOf(helmTemplate(...args)).spec.template.spec.containers[0]?.image;
+    expect(image()).toBe(`regcred-operator:${pkg.version}`);
+    expect(image('--set', 'image.repository=registry.example.com/regcred,image.tag=1.2.3')).toBe('registry.example.com/regcred:1.2.3');
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    expect(image('--set', `image.tag=1.2.3,image.digest=${digest}`)).toBe(`regcred-operator@${digest}`);
+    expect(() => helmTemplate('--set', 'image.digest=latest')).toThrow(/digest/);
   });
 
   it('renders with default values the objects of config/default, field for field', () => {
-    const chart = byKey(helmTemplate());
+    // config/default runs the image `make docker-build` tags; the chart's default tag is its appVersion.
+    const chart = byKey(helmTemplate('--set', 'image.tag=latest'));
     const kustomized = byKey(kustomize('config/default'));
     // The namespace is created by `helm install --create-namespace`, not by the chart.
     expect([...kustomized.keys()].filter((k) => !chart.has(k))).toEqual([`Namespace//${NAMESPACE}`]);
@@ -372,8 +437,8 @@ describe('Helm chart', () => {
 
   it('renders the ServiceMonitor of config/prometheus when serviceMonitor.enabled', () => {
     const monitor = find(helmTemplate('--set', 'serviceMonitor.enabled=true'), 'ServiceMonitor', RELEASE);
-    const [fromKustomize] = kustomize('config/prometheus');
-    expect(withoutMetadataLabels(monitor)).toEqual(withoutMetadataLabels(fromKustomize!));
+    const fromKustomize = find(kustomize('config/prometheus'), 'ServiceMonitor', 'regcred-operator');
+    expect(withoutMetadataLabels(monitor)).toEqual(withoutMetadataLabels(fromKustomize));
   });
 
   it('puts the Role for the Lease in the credentials namespace and passes it to the operator', () => {
@@ -466,8 +531,19 @@ describe('Helm chart', () => {
     expect(off.filter((o) => o.kind === 'ClusterRole').map(key).sort()).toEqual([`ClusterRole//${RELEASE}`, `ClusterRole//${RELEASE}-metrics-auth`, `ClusterRole//${RELEASE}-metrics-reader`]);
   });
 
-  it('lets a drain evict the only replica, whatever the replica count', () => {
-    expectDrainableAtOneReplica(helmTemplate('--set', 'replicas=1,leaderElection.enabled=false'));
+  it('renders a PodDisruptionBudget only where it protects a second replica, and never one that blocks a drain', () => {
+    const budgets = (...args: string[]) => helmTemplate(...args).filter((o): o is PodDisruptionBudget => o.kind === 'PodDisruptionBudget');
+    expect(budgets('--set', 'replicas=1,leaderElection.enabled=false')).toEqual([]);
+    const [atTwo, ...more] = budgets();
+    expect(more).toEqual([]);
+    expect(atTwo!.spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+    expect(atTwo!.spec.minAvailable).toBeUndefined();
+    expect(budgets('--set', 'replicas=3,podDisruptionBudget.maxUnavailable=2')[0]!.spec.maxUnavailable).toBe(2);
+    expect(budgets('--set', 'podDisruptionBudget.enabled=false')).toEqual([]);
+    // Asked for at one replica, the budget still lets a drain evict that replica.
+    const forced = helmTemplate('--set', 'replicas=1,podDisruptionBudget.enabled=true');
+    expect(forced.filter((o) => o.kind === 'PodDisruptionBudget')).toHaveLength(1);
+    expectDrainableAtOneReplica(forced);
     expectDrainableAtOneReplica(helmTemplate());
   });
 
@@ -476,6 +552,131 @@ describe('Helm chart', () => {
     const pod = find<Deployment>(helmTemplate('--set', 'podSecurityContext.fsGroup=1000,securityContext.runAsUser=1000'), 'Deployment', RELEASE).spec.template.spec;
     expect(pod.securityContext).toEqual({ runAsNonRoot: true, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers[0]?.securityContext).toMatchObject({ runAsUser: 1000, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    const relaxed = deploymentOf(helmTemplate('--set', 'securityContext.readOnlyRootFilesystem=false')).spec.template.spec.containers[0];
+    expect(relaxed?.securityContext).toMatchObject({ readOnlyRootFilesystem: false, allowPrivilegeEscalation: false });
+  });
+
+  it('lets a user id given in a values file be taken back with null, or by the OpenShift switch', () => {
+    const values = 'podSecurityContext:\n  runAsUser: 1000\n  fsGroup: 2000\nsecurityContext:\n  runAsUser: 1000\n  runAsGroup: 1000\n';
+    const deployment = (...args: string[]) => deploymentOf(helmTemplateWithValues(values, ...args));
+    expect(identityFields(deployment()).sort()).toEqual([
+      '.spec.template.spec.containers.0.securityContext.runAsGroup',
+      '.spec.template.spec.containers.0.securityContext.runAsUser',
+      '.spec.template.spec.securityContext.fsGroup',
+      '.spec.template.spec.securityContext.runAsUser',
+    ]);
+    const nulled = deployment('--set', 'podSecurityContext.runAsUser=null,securityContext.runAsUser=null');
+    expect(identityFields(nulled).sort()).toEqual([
+      '.spec.template.spec.containers.0.securityContext.runAsGroup',
+      '.spec.template.spec.securityContext.fsGroup',
+    ]);
+    // On OpenShift (detected, or forced for a render without a cluster) restricted-v2 assigns them.
+    const OPENSHIFT = ['--api-versions', 'security.openshift.io/v1'];
+    for (const args of [OPENSHIFT, ['--set', 'global.compatibility.openshift.adaptSecurityContext=force']]) {
+      const adapted = deployment(...args);
+      expect(identityFields(adapted), args.join(' ')).toEqual([]);
+      expect(adapted.spec.template.spec.securityContext, args.join(' ')).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(adapted.spec.template.spec.containers[0]?.securityContext, args.join(' ')).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    }
+    expect(identityFields(deployment(...OPENSHIFT, '--set', 'global.compatibility.openshift.adaptSecurityContext=disabled'))).toHaveLength(4);
+    expect(() => helmTemplate('--set', 'podSecurityContext.runAsUser=root')).toThrow(/runAsUser/);
+  });
+
+  it('refuses any key the chart does not know, at every level', () => {
+    const typos: Array<[string, string]> = [
+      ['replica=2', 'replica'],
+      ['replicaCount=2', 'replicaCount'],
+      ['image.tga=1.0', 'tga'],
+      ['podSecurityContext.runAsNonroot=true', 'runAsNonroot'],
+      ['securityContext.capabilites.drop={ALL}', 'capabilites'],
+      ['dashboard.label.a=b', 'label'],
+      ['prometheusRule.enable=true', 'enable'],
+      ['podDisruptionBudget.minAvailable=1', 'minAvailable'],
+      ['tolerations[0].efect=NoSchedule', 'efect'],
+      ['topologySpreadConstraints[0].maxskew=1', 'maxskew'],
+      ['resources.request.cpu=1', 'request'],
+      ['crds.kep=false', 'kep'],
+      ['global.compatibility.openshift.adapt=force', 'adapt'],
+    ];
+    for (const [setting, misspelt] of typos) {
+      expect(() => helmTemplate('--set', setting), setting).toThrow(new RegExp(`additional propert(y|ies) '${misspelt}' not allowed`));
+    }
+  });
+
+  it('has a schema that closes every object of the values (free-form maps typed, Kubernetes pass-throughs marked)', () => {
+    const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as Record<string, unknown>;
+    const open: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (!node || typeof node !== 'object') return;
+      const n = node as Record<string, unknown>;
+      const types = ([] as unknown[]).concat(n.type);
+      if (types.includes('object')) {
+        // Closed (false), or a map whose values have a schema; `true` only for Kubernetes objects
+        // handed to the pod spec as they are, which the API server checks.
+        if (n.additionalProperties === undefined || (n.additionalProperties === true && !path.includes('ffinity') && !path.includes('labelSelector'))) open.push(path);
+      }
+      for (const [k, v] of Object.entries(n)) walk(v, `${path}/${k}`);
+    };
+    walk(schema, '');
+    expect(open).toEqual(['/properties/global']);
+  });
+
+  it('renders each monitoring toggle\'s object only when it is on, with the chart\'s files as content', () => {
+    const KINDS = ['ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'NetworkPolicy'];
+    expect(helmTemplate().filter((o) => KINDS.includes(o.kind)).map(key)).toEqual([]);
+    const objects = helmTemplate('--set', ALL_TOGGLES);
+    expect(objects.filter((o) => KINDS.includes(o.kind)).map(key).sort()).toEqual([
+      `ConfigMap/${NAMESPACE}/${RELEASE}-dashboard`,
+      `NetworkPolicy/${NAMESPACE}/${RELEASE}`,
+      `PrometheusRule/${NAMESPACE}/${RELEASE}`,
+      `ServiceMonitor/${NAMESPACE}/${RELEASE}`,
+    ]);
+
+    const dashboardFile = readFileSync(`${CHART}/files/dashboard.json`, 'utf8');
+    const dashboard = find(objects, 'ConfigMap', `${RELEASE}-dashboard`);
+    expect(dashboard.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+    const data = dashboard.data as Record<string, string>;
+    expect(Object.keys(data)).toEqual(['regcred-operator.json']);
+    expect(data['regcred-operator.json']).toBe(dashboardFile);
+    expect(JSON.parse(data['regcred-operator.json']!)).toBeTypeOf('object');
+    const elsewhere = find(helmTemplate('--set', 'dashboard.enabled=true,dashboard.namespace=grafana,dashboard.labels.grafana_dashboard=null,dashboard.labels.team=ops'), 'ConfigMap', `${RELEASE}-dashboard`);
+    expect(elsewhere.metadata.namespace).toBe('grafana');
+    expect(elsewhere.metadata.labels).toMatchObject({ team: 'ops' });
+    expect(elsewhere.metadata.labels?.grafana_dashboard).toBeUndefined();
+
+    const rule = find(helmTemplate('--set', 'prometheusRule.enabled=true,prometheusRule.labels.release=kube-prometheus-stack'), 'PrometheusRule', RELEASE);
+    expect(rule.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    const alerts = parse(readFileSync(`${CHART}/files/alerts.yaml`, 'utf8')) as { groups: unknown };
+    expect(Array.isArray(alerts.groups)).toBe(true);
+    expect(rule.spec).toEqual({ groups: alerts.groups });
+  });
+
+  it('takes the pod\'s scheduling and metadata from values, and spreads by the pods\' own labels unless told otherwise', () => {
+    const pod = deploymentOf(helmTemplateWithValues([
+      'nodeSelector: {kubernetes.io/os: linux}',
+      'tolerations: [{key: dedicated, operator: Equal, value: infra, effect: NoSchedule}]',
+      'affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: infra, operator: Exists}]}]}}}',
+      'priorityClassName: system-cluster-critical',
+      'podAnnotations: {example.com/team: platform}',
+      'podLabels: {team: platform}',
+      'resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 256Mi}}',
+      'topologySpreadConstraints:',
+      '  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}',
+      '  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {team: platform}}}',
+      '',
+    ].join('\n'))).spec.template;
+    expect(pod.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(pod.spec.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }]);
+    expect(pod.spec.affinity).toEqual({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'infra', operator: 'Exists' }] }] } } });
+    expect(pod.spec.priorityClassName).toBe('system-cluster-critical');
+    expect(pod.metadata.annotations).toMatchObject({ 'example.com/team': 'platform', 'kubectl.kubernetes.io/default-container': 'manager' });
+    expect(pod.metadata.labels).toMatchObject({ team: 'platform', 'app.kubernetes.io/name': 'regcred-operator', 'app.kubernetes.io/instance': RELEASE });
+    expect(pod.spec.containers[0]?.resources).toEqual({ requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+    expect(pod.spec.topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'regcred-operator', 'app.kubernetes.io/instance': RELEASE } } },
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { team: 'platform' } } },
+    ]);
+    expect(deploymentOf(helmTemplate()).spec.template.spec.topologySpreadConstraints).toBeUndefined();
   });
 
   it('serves plain HTTP metrics, without the review RBAC, when metrics.secure is false', () => {

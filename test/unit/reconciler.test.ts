@@ -12,6 +12,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OWNER_UID_ANNOTATION,
+  RECONCILE_REQUESTED_ANNOTATION,
   SA_ENTRIES_ANNOTATION,
   SOURCE_LABEL,
 } from '../../src/api/labels.ts';
@@ -267,7 +268,8 @@ describe('reconcile: own writes and retries', () => {
       f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
     });
     const report = await w.reconciler.reconcile('rc');
-    expect(report.writes).toBe(1 + 3 + 3 + 1);
+    // Finalizer, Reconciling status, Secrets, entries, final status.
+    expect(report.writes).toBe(1 + 1 + 3 + 3 + 1);
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     expect(w.woken).toEqual([]);
   });
@@ -553,16 +555,17 @@ describe('reconcile: incremental work', () => {
       const w = await converged(1000);
       await w.reconciler.reconcile('rc');
       const statusWrites = () => w.fake.calls.filter((c) => c.subresource === 'status').length;
-      expect(statusWrites()).toBe(1);
+      // The Reconciling status before the first pass is not held to the interval: the result follows at once.
+      expect(statusWrites()).toBe(2);
       await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-d'));
       await w.settle();
       vi.setSystemTime(new Date('2024-06-01T00:00:00.400Z'));
       const early = await w.reconciler.reconcile('rc', only('team-d'));
-      expect(statusWrites()).toBe(1);
+      expect(statusWrites()).toBe(2);
       expect(early.requeueAfterMs).toBe(600);
       vi.setSystemTime(new Date('2024-06-01T00:00:01Z'));
       await w.reconciler.reconcile('rc', only());
-      expect(statusWrites()).toBe(2);
+      expect(statusWrites()).toBe(3);
       expect(status(w, 'rc')?.namespaces).toEqual({ matched: 4, synced: 4, failed: 0 });
     } finally {
       vi.useRealTimers();
@@ -685,6 +688,154 @@ describe('reconcile: validation', () => {
     await reconciler.reconcile('rc');
     expect(probe).not.toHaveBeenCalled();
     expect(status(w, 'rc')?.conditions?.find((c) => c.type === 'CredentialsValid')).toMatchObject({ status: 'Unknown', reason: 'ValidationDisabled' });
+  });
+});
+
+describe('reconcile: GitOps status and control', () => {
+  const kinds = (w: World) => (status(w, 'rc')?.conditions ?? []).map((c) => `${c.type}=${c.status}/${c.reason}`);
+  const secretAndSaWrites = (w: World) => w.fake.writes().filter((c) => c.resource === 'secrets' || c.resource === 'serviceaccounts');
+
+  it('writes Reconciling=True as the first status of a new object, then the result without it', async () => {
+    const w = await world((f) => seedTeams(f));
+    const patch = vi.spyOn(w.fake, 'patch');
+    await w.reconciler.reconcile('rc');
+    const statuses = patch.mock.calls.filter((c) => c[5] === 'status').map((c) => (c[3] as { status: RegistryCredential['status'] }).status!);
+    expect(statuses).toHaveLength(2);
+    expect(statuses[0]!.observedGeneration).toBe(1);
+    expect(statuses[0]!.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=Unknown', 'Reconciling=True']);
+    expect(kinds(w)).toEqual(['Ready=True/Synced']);
+    // The Reconciling status comes before any Secret is written.
+    const order = w.fake.writes().map((c) => c.subresource ?? c.resource);
+    expect(order.indexOf('status')).toBeLessThan(order.indexOf('secrets'));
+  });
+
+  it('writes no Reconciling status again while the generation is observed', async () => {
+    const w = await world((f) => seedTeams(f));
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    const before = w.fake.writes().length;
+    await w.reconciler.reconcile('rc');
+    expect(w.fake.writes().length).toBe(before);
+  });
+
+  it('keeps Reconciling=True while writes are retried, and drops it once they succeed', async () => {
+    const w = await world((f) => seedTeams(f));
+    w.fake.failNext({ verb: 'create', resource: 'secrets', namespace: 'team-b' }, 500, 1);
+    await expectRetry(w.reconciler.reconcile('rc'));
+    expect(kinds(w)).toEqual(['Ready=False/PartiallySynced', 'Reconciling=True/RetryingWrites']);
+    await w.settle();
+    await w.reconciler.reconcile('rc');
+    expect(kinds(w)).toEqual(['Ready=True/Synced']);
+  });
+
+  it('is Stalled on a missing source, and no longer once it appears', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', {}, 'missing'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+    });
+    await w.reconciler.reconcile('rc');
+    expect(kinds(w)).toEqual(['Ready=False/SourceNotFound', 'Stalled=True/SourceNotFound']);
+    await w.fake.create(RESOURCES.secrets, CREDS, source('missing', 'pw'));
+    await w.settle();
+    await w.reconciler.reconcile('rc');
+    expect(kinds(w)).toEqual(['Ready=True/Synced']);
+  });
+
+  it('suspended: writes no Secret or ServiceAccount, says Suspended, and resumes with a full pass', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('rc', '2024-01-01T00:00:00Z', { suspend: true }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, ...TEAMS.map(namespace));
+      f.seed(RESOURCES.serviceAccounts, ...TEAMS.map((ns) => serviceAccount(ns)));
+    });
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'suspended' });
+    expect(secretAndSaWrites(w)).toEqual([]);
+    expect(kinds(w)).toEqual(['Ready=True/Suspended']);
+    expect(status(w, 'rc')?.observedGeneration).toBe(1);
+    const events = w.fake.objects<{ metadata: { name: string }; reason: string; type: string }>(RESOURCES.events);
+    expect(events.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Suspended']]);
+
+    // A namespace appearing meanwhile changes nothing either.
+    await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-d'));
+    await w.settle();
+    await w.reconciler.reconcile('rc', { full: false, namespaces: new Set(['team-d']) });
+    expect(secretAndSaWrites(w)).toEqual([]);
+
+    const rc = w.fake.object<RegistryCredential>(RESOURCES.registryCredentials, undefined, 'rc')!;
+    await w.fake.replace(RESOURCES.registryCredentials, undefined, 'rc', { ...rc, metadata: { ...rc.metadata, generation: 2 }, spec: { ...rc.spec, suspend: false } });
+    await w.settle();
+    await w.reconciler.reconcile('rc', { full: false, namespaces: new Set() });
+    expect(kinds(w)).toEqual(['Ready=True/Synced']);
+    for (const ns of [...TEAMS, 'team-d']) expect(secret(w, ns)?.metadata.labels?.[CREDENTIAL_LABEL]).toBe('rc');
+  });
+
+  it('suspended: leaves Secrets and entries in place, and deletion still cleans them up', async () => {
+    const w = await world((f) => seedTeams(f));
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    const rc = w.fake.object<RegistryCredential>(RESOURCES.registryCredentials, undefined, 'rc')!;
+    await w.fake.replace(RESOURCES.registryCredentials, undefined, 'rc', { ...rc, metadata: { ...rc.metadata, generation: 2 }, spec: { ...rc.spec, suspend: true } });
+    await w.fake.patch(RESOURCES.secrets, CREDS, 'src', { data: { password: b64('rotated') } });
+    await w.settle();
+    const before = w.fake.writes().length;
+    await w.reconciler.reconcile('rc');
+    const since = w.fake.writes().slice(before);
+    expect(since.filter((c) => c.resource === 'secrets' || c.resource === 'serviceaccounts')).toEqual([]);
+    for (const ns of TEAMS) expect(secret(w, ns)).toBeDefined();
+
+    w.fake.remove(RESOURCES.registryCredentials, w.fake.object<RegistryCredential>(RESOURCES.registryCredentials, undefined, 'rc')!);
+    await w.settle();
+    expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'deleted' });
+    for (const ns of TEAMS) {
+      expect(secret(w, ns)).toBeUndefined();
+      expect(entries(w, ns)).toEqual([]);
+    }
+  });
+
+  it('a new reconcile.regcred.dev/requestedAt wakes a full pass, and the value handled is echoed', async () => {
+    const w = await world((f) => seedTeams(f));
+    await w.reconciler.reconcile('rc');
+    await w.settle();
+    expect(status(w, 'rc')?.lastHandledReconcileAt).toBeUndefined();
+    await w.fake.patch(RESOURCES.registryCredentials, undefined, 'rc', { metadata: { annotations: { [RECONCILE_REQUESTED_ANNOTATION]: '2024-06-01T12:00:00Z' } } });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    // The credential's own key (no namespace): a full pass.
+    expect(w.woken).toEqual(['rc']);
+    // Someone deleted a Secret behind the caches' back: a full pass puts it back.
+    await w.fake.delete(RESOURCES.secrets, 'team-b', 'pull');
+    await w.settle();
+    await w.reconciler.reconcile('rc');
+    expect(status(w, 'rc')?.lastHandledReconcileAt).toBe('2024-06-01T12:00:00Z');
+    expect(secret(w, 'team-b')).toBeDefined();
+  });
+
+  it('a suspended credential does not echo a request: none was handled', async () => {
+    const w = await world((f) => {
+      const rc = credential('rc', '2024-01-01T00:00:00Z', { suspend: true });
+      rc.metadata.annotations = { [RECONCILE_REQUESTED_ANNOTATION]: 'now' };
+      f.seed(RESOURCES.registryCredentials, rc);
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+    });
+    await w.reconciler.reconcile('rc');
+    expect(status(w, 'rc')?.lastHandledReconcileAt).toBeUndefined();
+  });
+
+  it('never writes into the credentials namespace unless include names it exactly', async () => {
+    const w = await world((f) => {
+      f.seed(RESOURCES.registryCredentials, credential('wide', '2024-01-01T00:00:00Z', { secretName: 'pull', namespaces: { include: ['*'] } }));
+      f.seed(RESOURCES.registryCredentials, credential('named', '2024-01-01T00:00:00Z', { secretName: 'old-pull', namespaces: { include: [CREDS] } }));
+      f.seed(RESOURCES.secrets, source('src', 'pw'));
+      f.seed(RESOURCES.namespaces, namespace('team-a'));
+      f.seed(RESOURCES.serviceAccounts, serviceAccount(CREDS), serviceAccount('team-a'));
+    });
+    await w.reconciler.reconcile('wide');
+    expect(status(w, 'wide')?.namespaces).toEqual({ matched: 1, synced: 1, failed: 0 });
+    expect(w.fake.object<Secret>(RESOURCES.secrets, CREDS, 'pull')).toBeUndefined();
+    expect(entries(w, CREDS)).toEqual([]);
+    await w.reconciler.reconcile('named');
+    expect(status(w, 'named')?.namespaces).toEqual({ matched: 1, synced: 1, failed: 0 });
+    expect(w.fake.object<Secret>(RESOURCES.secrets, CREDS, 'old-pull')).toBeDefined();
+    expect(entries(w, CREDS)).toEqual(['old-pull']);
   });
 });
 

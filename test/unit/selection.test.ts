@@ -201,6 +201,34 @@ describe('namespaceSelected', () => {
   });
 });
 
+describe('the credentials namespace', () => {
+  const CREDS = 'regcred-system';
+
+  it.each<[string, Record<string, unknown>, string | undefined, Namespace, boolean]>([
+    ['no rules: excluded', {}, CREDS, ns(CREDS), false],
+    ['no rules: other namespaces still selected', {}, CREDS, ns('team-a'), true],
+    ['a glob that matches it does not include it', { namespaces: { include: ['regcred-*'] } }, CREDS, ns(CREDS), false],
+    ['"*" does not include it', { namespaces: { include: ['*'] } }, CREDS, ns(CREDS), false],
+    ['a glob still includes the others it matches', { namespaces: { include: ['regcred-*'] } }, CREDS, ns('regcred-apps'), true],
+    ['its exact name in include includes it', { namespaces: { include: ['team-*', CREDS] } }, CREDS, ns(CREDS), true],
+    ['its exact name, but exclude wins', { namespaces: { include: [CREDS], exclude: ['regcred-*'] } }, CREDS, ns(CREDS), false],
+    ['its exact name, but the selector must match too', { namespaces: { include: [CREDS], selector: { matchLabels: { env: 'prod' } } } }, CREDS, ns(CREDS), false],
+    ['its exact name, but the opt-out label wins', { namespaces: { include: [CREDS] } }, CREDS, ns(CREDS, { [IGNORE_LABEL]: 'true' }), false],
+    ['an empty exclude does not bring it back', { namespaces: { exclude: [] } }, CREDS, ns(CREDS), false],
+    ['a namespace of the same name with another credentials namespace is ordinary', {}, 'other-creds', ns(CREDS), true],
+    ['without a credentials namespace the rule is left out', {}, undefined, ns(CREDS), true],
+  ])('%s', (_name, raw, credentialsNamespace, namespace, expected) => {
+    expect(namespaceRulesMatch(spec(raw), namespace, credentialsNamespace)).toBe(expected);
+    expect(namespaceSelected(spec(raw), namespace, credentialsNamespace)).toBe(expected);
+  });
+
+  it('is not selected while terminating, even when named', () => {
+    const terminating = ns(CREDS, undefined, { status: { phase: 'Terminating' } });
+    expect(namespaceRulesMatch(spec({ namespaces: { include: [CREDS] } }), terminating, CREDS)).toBe(true);
+    expect(namespaceSelected(spec({ namespaces: { include: [CREDS] } }), terminating, CREDS)).toBe(false);
+  });
+});
+
 describe('serviceAccountSelected', () => {
   const envWeb = { selector: { matchLabels: { role: 'web' } } };
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Failure, RegistryCredentialStatus } from '../../src/api/schema.ts';
 import {
   eventsFor,
+  generationObserved,
   nextStatus,
+  reconcilingStatus,
   setCondition,
   statusChanged,
   type EventSpec,
@@ -32,11 +34,12 @@ function failure(namespace: string, reason = 'WriteFailed', message = `write in 
 const ready = (s: RegistryCredentialStatus) => s.conditions!.find((c) => c.type === 'Ready')!;
 
 describe('nextStatus', () => {
-  it('reports an invalid spec as Ready=False InvalidSpec with zero counts on a fresh object', () => {
+  it('reports an invalid spec as Ready=False InvalidSpec, Stalled, with zero counts on a fresh object', () => {
     expect(nextStatus(undefined, 4, invalidSpec, T0)).toEqual({
       observedGeneration: 4,
       conditions: [
         { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.registries: Too small', observedGeneration: 4, lastTransitionTime: '2024-05-01T10:00:00Z' },
+        { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: 'spec.registries: Too small', observedGeneration: 4, lastTransitionTime: '2024-05-01T10:00:00Z' },
       ],
       namespaces: { matched: 0, synced: 0, failed: 0 },
       serviceAccounts: { patched: 0 },
@@ -321,5 +324,168 @@ describe('eventsFor', () => {
     const tainting = [...eventsFor(s2, s3), ...eventsFor(s3, s4), ...eventsFor(s4, s5)];
     expect(tainting.map((e) => e.reason)).toEqual(['Rotated', 'SourceNotFound', 'PartiallySynced']);
     for (const e of [...events, ...tainting]) expect(e.note).not.toContain(SECRET);
+  });
+});
+
+const condition = (s: RegistryCredentialStatus, type: string) => s.conditions?.find((c) => c.type === type);
+/** The kstatus view of a status: each of Ready, Reconciling and Stalled as `status/reason`, '-' when absent. */
+const kstatusView = (s: RegistryCredentialStatus) =>
+  ['Ready', 'Reconciling', 'Stalled'].map((t) => {
+    const c = condition(s, t);
+    return c ? `${c.status}/${c.reason}` : '-';
+  });
+
+describe('kstatus conditions per outcome', () => {
+  const secretName: Outcome = { kind: 'secretNameNotAllowed', message: 'secretName "x" is not one the operator may write' };
+  it.each<[string, Outcome, string[]]>([
+    ['synced', applied(), ['True/Synced', '-', '-']],
+    ['suspended', { kind: 'suspended' }, ['True/Suspended', '-', '-']],
+    ['invalid spec', invalidSpec, ['False/InvalidSpec', '-', 'True/InvalidSpec']],
+    ['secretName not allowed', secretName, ['False/SecretNameNotAllowed', '-', 'True/SecretNameNotAllowed']],
+    ['source not found', notFound, ['False/SourceNotFound', '-', 'True/SourceNotFound']],
+    ['invalid source', invalidSource, ['False/InvalidSource', '-', 'True/InvalidSource']],
+    ['writes failing', applied({ synced: 2, failures: [failure('a')] }), ['False/PartiallySynced', 'True/RetryingWrites', '-']],
+    ['writes failing beside a conflict', applied({ synced: 1, failures: [failure('a'), failure('b', 'SecretConflict')] }), ['False/PartiallySynced', 'True/RetryingWrites', '-']],
+    ['a conflict alone', applied({ synced: 2, failures: [failure('a', 'SecretConflict', 'taken')] }), ['False/PartiallySynced', '-', 'True/SecretConflict']],
+  ])('%s → Ready, Reconciling, Stalled = %j', (_name, outcome, expected) => {
+    const s = nextStatus(undefined, 5, outcome, T0);
+    expect(kstatusView(s)).toEqual(expected);
+    for (const c of s.conditions!) expect(c.observedGeneration).toBe(5);
+  });
+
+  it('gives Stalled the message of Ready, so kstatus shows what to fix', () => {
+    const s = nextStatus(undefined, 1, notFound, T0);
+    expect(condition(s, 'Stalled')!.message).toBe(ready(s).message);
+    const conflict = nextStatus(undefined, 1, applied({ synced: 2, failures: [failure('a', 'SecretConflict', 'taken')] }), T0);
+    expect(condition(conflict, 'Stalled')!.message).toBe('1 of 3 matched namespaces failed (see status.failures)');
+  });
+
+  it('says which writes are retried in Reconciling, counting only failed writes', () => {
+    const s = nextStatus(undefined, 1, applied({ matched: 4, synced: 1, failures: [failure('a'), failure('b'), failure('c', 'SecretConflict')] }), T0);
+    expect(condition(s, 'Reconciling')).toMatchObject({ status: 'True', reason: 'RetryingWrites', message: 'writes failed in 2 of 4 matched namespaces; retrying with backoff' });
+  });
+
+  it.each<[string, Outcome, Outcome, string[]]>([
+    ['stalled → synced', notFound, applied(), ['True/Synced', '-', '-']],
+    ['retrying → synced', applied({ synced: 2, failures: [failure('a')] }), applied(), ['True/Synced', '-', '-']],
+    ['retrying → conflict', applied({ synced: 2, failures: [failure('a')] }), applied({ synced: 2, failures: [failure('a', 'SecretConflict')] }), ['False/PartiallySynced', '-', 'True/SecretConflict']],
+    ['synced → suspended', applied(), { kind: 'suspended' }, ['True/Suspended', '-', '-']],
+    ['stalled → suspended', invalidSpec, { kind: 'suspended' }, ['True/Suspended', '-', '-']],
+    ['suspended → stalled', { kind: 'suspended' }, notFound, ['False/SourceNotFound', '-', 'True/SourceNotFound']],
+  ])('transition %s leaves no stale condition', (_name, first, second, expected) => {
+    const s0 = nextStatus(undefined, 1, first, T0);
+    const s1 = nextStatus(s0, 2, second, T1);
+    expect(kstatusView(s1)).toEqual(expected);
+    expect(s1.conditions!.map((c) => c.type).filter((t, i, all) => all.indexOf(t) !== i)).toEqual([]);
+  });
+
+  it('keeps lastTransitionTime of Stalled and Reconciling while they stay True, and sets it when they appear', () => {
+    const s0 = nextStatus(undefined, 1, applied(), T0);
+    const s1 = nextStatus(s0, 1, notFound, T1);
+    expect(condition(s1, 'Stalled')!.lastTransitionTime).toBe('2024-05-01T10:05:00Z');
+    const s2 = nextStatus(s1, 2, { ...notFound, message: 'spec.registries[0]: Secret regcred-system/other not found' } as Outcome, T2);
+    expect(condition(s2, 'Stalled')!.lastTransitionTime).toBe('2024-05-01T10:05:00Z');
+    expect(condition(s2, 'Stalled')!.message).toContain('regcred-system/other');
+    const r1 = nextStatus(s2, 2, applied({ synced: 2, failures: [failure('a')] }), T0);
+    const r2 = nextStatus(r1, 2, applied({ synced: 1, failures: [failure('a'), failure('b')] }), T2);
+    expect(condition(r2, 'Reconciling')!.lastTransitionTime).toBe('2024-05-01T10:00:00Z');
+  });
+
+  it('keeps the suspended state stable: a second suspended pass changes nothing and keeps the counts', () => {
+    const s0 = nextStatus(undefined, 1, applied({ matched: 4, synced: 4 }), T0);
+    const s1 = nextStatus(s0, 2, { kind: 'suspended' }, T1);
+    // Ready stays True (kstatus: Current), so its transition time stays too; the reason says why.
+    expect(ready(s1)).toMatchObject({ status: 'True', reason: 'Suspended', lastTransitionTime: '2024-05-01T10:00:00Z' });
+    const fromStalled = nextStatus(nextStatus(undefined, 1, notFound, T0), 2, { kind: 'suspended' }, T1);
+    expect(ready(fromStalled)).toMatchObject({ status: 'True', reason: 'Suspended', lastTransitionTime: '2024-05-01T10:05:00Z' });
+    expect(ready(s1).message).toContain('spec.suspend is true');
+    expect(s1.namespaces).toEqual({ matched: 4, synced: 4, failed: 0 });
+    expect(s1.credentialHash).toBe(HASH_A);
+    const s2 = nextStatus(s1, 2, { kind: 'suspended' }, T2);
+    expect(statusChanged(s1, s2)).toBe(false);
+  });
+});
+
+describe('reconcilingStatus (before the first pass over a generation)', () => {
+  it('on a fresh object: Ready Unknown and Reconciling True, the generation observed', () => {
+    const s = reconcilingStatus({ observedGeneration: -1 }, 1, T0);
+    expect(s).toEqual({
+      observedGeneration: 1,
+      conditions: [
+        { type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'reconciling generation 1', observedGeneration: 1, lastTransitionTime: '2024-05-01T10:00:00Z' },
+        { type: 'Reconciling', status: 'True', reason: 'Progressing', message: 'reconciling generation 1', observedGeneration: 1, lastTransitionTime: '2024-05-01T10:00:00Z' },
+      ],
+    });
+    expect(generationObserved(s, 1)).toBe(true);
+    expect(generationObserved({ observedGeneration: -1 }, 1)).toBe(false);
+    expect(generationObserved(undefined, 1)).toBe(false);
+  });
+
+  it('on a new generation: Ready Unknown until the pass ends, Stalled gone, everything else kept', () => {
+    const s0 = nextStatus(undefined, 1, notFound, T0);
+    const s1 = reconcilingStatus(s0, 2, T1);
+    expect(kstatusView(s1)).toEqual(['Unknown/Progressing', 'True/Progressing', '-']);
+    expect(ready(s1)).toMatchObject({ observedGeneration: 2, lastTransitionTime: '2024-05-01T10:05:00Z' });
+    expect(s1.namespaces).toEqual(s0.namespaces);
+    expect(s1.observedGeneration).toBe(2);
+  });
+
+  it('then the result of the pass replaces Reconciling, and Ready moves from Unknown with one Event', () => {
+    const progressing = reconcilingStatus(undefined, 1, T0);
+    const done = nextStatus(progressing, 1, applied({ writes: 3 }), T1);
+    expect(kstatusView(done)).toEqual(['True/Synced', '-', '-']);
+    expect(eventsFor(progressing, done)).toEqual([{ type: 'Normal', reason: 'Synced', note: '3 of 3 matched namespaces synced' }]);
+  });
+
+  it('a spec change that changes nothing records no Event against the status before the pass', () => {
+    const s0 = nextStatus(undefined, 1, applied({ writes: 3 }), T0);
+    const s1 = reconcilingStatus(s0, 2, T1);
+    expect(ready(s1).status).toBe('Unknown');
+    const s2 = nextStatus(s1, 2, applied(), T2);
+    expect(kstatusView(s2)).toEqual(['True/Synced', '-', '-']);
+    expect(eventsFor(s0, s2)).toEqual([]);
+  });
+});
+
+describe('lastHandledReconcileAt', () => {
+  it('echoes the value handled and keeps it until another one is', () => {
+    const s0 = nextStatus(undefined, 1, applied(), T0, undefined, '2024-05-01T09:59:00Z');
+    expect(s0.lastHandledReconcileAt).toBe('2024-05-01T09:59:00Z');
+    const s1 = nextStatus(s0, 1, applied(), T1);
+    expect(s1.lastHandledReconcileAt).toBe('2024-05-01T09:59:00Z');
+    const s2 = nextStatus(s1, 1, notFound, T2, undefined, 'again');
+    expect(s2.lastHandledReconcileAt).toBe('again');
+    expect(statusChanged(s1, s2)).toBe(true);
+  });
+
+  it('is absent until a request is handled', () => {
+    expect(nextStatus(undefined, 1, applied(), T0)).not.toHaveProperty('lastHandledReconcileAt');
+  });
+});
+
+describe('eventsFor: only Ready transitions, rotation, conflicts and source problems', () => {
+  const at = (outcome: Outcome, prev?: RegistryCredentialStatus, generation = 1) => nextStatus(prev, generation, outcome, T1);
+  const base = at(applied({ matched: 10, synced: 10, patched: 10 }));
+  const partial = at(applied({ matched: 10, synced: 9, failures: [failure('a', 'SecretConflict', 'taken')] }));
+
+  it.each<[string, RegistryCredentialStatus, Outcome]>([
+    ['more namespaces synced', base, applied({ matched: 11, synced: 11, patched: 11 })],
+    ['fewer namespaces matched', base, applied({ matched: 3, synced: 3, patched: 3 })],
+    ['more ServiceAccounts patched', base, applied({ matched: 10, synced: 10, patched: 25 })],
+    ['a write made, nothing else', base, applied({ matched: 10, synced: 10, patched: 10, writes: 7 })],
+    ['another namespace failing too', partial, applied({ matched: 10, synced: 8, failures: [failure('a', 'SecretConflict', 'taken'), failure('b', 'SecretConflict', 'taken too')] })],
+    ['one more namespace matched while failing', partial, applied({ matched: 11, synced: 10, failures: [failure('a', 'SecretConflict', 'taken')] })],
+    ['a new generation with the same result', base, applied({ matched: 10, synced: 10, patched: 10 })],
+  ])('records nothing when only counts change: %s', (_name, prev, outcome) => {
+    const next = nextStatus(prev, 2, outcome, T2);
+    expect(eventsFor(prev, next)).toEqual([]);
+  });
+
+  it('records suspension as a Normal Event, once, and the resumed sync again', () => {
+    const suspended = nextStatus(base, 2, { kind: 'suspended' }, T2);
+    expect(eventsFor(base, suspended)).toEqual([{ type: 'Normal', reason: 'Suspended', note: ready(suspended).message }]);
+    expect(eventsFor(suspended, nextStatus(suspended, 2, { kind: 'suspended' }, T0))).toEqual([]);
+    const resumed = nextStatus(suspended, 3, applied({ matched: 10, synced: 10, patched: 10 }), T0);
+    expect(eventsFor(suspended, resumed)).toEqual([{ type: 'Normal', reason: 'Synced', note: '10 of 10 matched namespaces synced' }]);
   });
 });

@@ -22,6 +22,7 @@ interface Done {
   error?: unknown;
   retries: number;
   at: number;
+  result?: WorkResult | undefined;
 }
 
 const queues: WorkQueue[] = [];
@@ -34,7 +35,7 @@ function queue(handler: (key: string) => Promise<WorkResult | void>, options: Pa
     concurrency: 1,
     random: () => 0,
     ...options,
-    onDone: (key, o) => done.push({ key, error: o.error, retries: o.retries, at: Date.now() - t0 }),
+    onDone: (key, o) => done.push({ key, error: o.error, retries: o.retries, at: Date.now() - t0, result: o.result }),
   });
   queues.push(q);
   return { q, done };
@@ -429,6 +430,72 @@ describe('WorkQueue', () => {
     await advance();
     expect(q.active).toBe(0);
     expect(q.oldestRunningMs()).toBe(0);
+  });
+
+  it('sums how long every running key has been running, 0 when none runs', async () => {
+    const gate = deferred();
+    const { q } = queue(async () => gate.promise, { concurrency: 2 });
+    expect(q.unfinishedWorkMs()).toBe(0);
+    q.add('a');
+    await advance(1_000);
+    q.add('b');
+    await advance(500);
+    expect(q.unfinishedWorkMs()).toBe(1_500 + 500);
+    gate.resolve();
+    await advance();
+    expect(q.unfinishedWorkMs()).toBe(0);
+  });
+
+  it('counts an add that queues a key, not one for a key already waiting or already due to run again', async () => {
+    const gate = deferred();
+    const { q, done } = queue(async (key) => {
+      if (key === 'running') await gate.promise;
+    });
+    q.add('running');
+    await advance();
+    expect(q.adds).toBe(1);
+    q.add('waiting');
+    q.add('waiting');
+    expect(q.adds).toBe(2);
+    // Added while it runs: it will run once more, and that is one add however often it is asked for.
+    q.add('running');
+    q.add('running');
+    expect(q.adds).toBe(3);
+    gate.resolve();
+    await advance(1_000);
+    expect(done.map((d) => d.key)).toEqual(['running', 'waiting', 'running']);
+    expect(q.adds).toBe(3);
+    // A delayed add counts when it is due.
+    q.addAfter('later', 5_000);
+    expect(q.adds).toBe(3);
+    await advance(5_000);
+    expect(q.adds).toBe(4);
+  });
+
+  it('counts a failed key\'s retry as an add when its backoff is over', async () => {
+    const { handler } = failingTimes(1);
+    const { q, done } = queue(handler, { baseDelayMs: 100 });
+    q.add('k');
+    await advance();
+    expect(q.adds).toBe(1);
+    await advance(100);
+    expect(done).toHaveLength(2);
+    expect(q.adds).toBe(2);
+  });
+
+  it('tells onDone what the handler returned, and nothing when it threw', async () => {
+    const { handler } = failingTimes(1);
+    const { q, done } = queue(async (key) => (key === 'requeued' ? { requeueAfterMs: 60_000 } : key === 'failing' ? handler() : undefined), { baseDelayMs: 100 });
+    q.add('requeued');
+    q.add('plain');
+    q.add('failing');
+    await advance();
+    expect(done.map((d) => [d.key, d.result, d.error !== undefined])).toEqual([
+      ['requeued', { requeueAfterMs: 60_000 }, false],
+      ['plain', undefined, false],
+      ['failing', undefined, true],
+    ]);
+    expect(q.concurrency).toBe(1);
   });
 
   it('resolves shutdown true at once when idle, and takes no more work', async () => {

@@ -178,7 +178,7 @@ export class Remediator {
     }
     this.retries.delete(uid);
     this.options.onResult?.('Evicted');
-    this.log.info({ pod: `${namespace}/${name}`, secretName }, 'evicted a pod that lacked the pull secret');
+    this.log.info({ pod: `${namespace}/${name}`, secret: secretName }, 'evicted a pod that lacked the pull secret');
     await this.recorder.record(pod, {
       type: 'Normal',
       reason: 'PodEvicted',
