@@ -75,7 +75,13 @@ registry-tools:
 cloud-tools:
 	@bash test/tools/install-moto.sh >/dev/null
 
-test-integration: deps controlplane registry-tools cloud-tools
+# kstatus, Flux's CEL health checks and Argo CD's Lua health checks over objects from the cluster
+# (test/integration/gitops-health.test.ts): built from the Go module proxy into the tools cache, quiet when cached.
+.PHONY: kstatus-tool
+kstatus-tool:
+	@bash test/tools/kstatus/build.sh >/dev/null
+
+test-integration: deps controlplane registry-tools cloud-tools kstatus-tool
 	$(VITEST) run --project integration $(call report,integration)
 
 # The end-to-end suite with the operator running as config/rbac's ServiceAccount (make kind-e2e runs it on kind).

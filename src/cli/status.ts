@@ -1,11 +1,12 @@
 // `kubectl regcred status`: one row per RegistryCredential from its status, as a pure function of
 // the objects read, so the table is tested without a cluster.
 import type { Condition, RegistryCredential } from '../api/schema.ts';
+import type { NamespaceFailure } from '../controller/apply.ts';
 import { CREDENTIALS_VALID } from '../controller/status.ts';
 import { age, formatTable, toYaml } from './format.ts';
 
 /** The failure reason the reconciler gives a namespace whose Secret is not this credential's. */
-export const SECRET_CONFLICT = 'SecretConflict';
+export const SECRET_CONFLICT: NamespaceFailure['reason'] = 'SecretConflict';
 
 export interface ConditionSummary {
   status: string;

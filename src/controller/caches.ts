@@ -12,6 +12,7 @@ import type { ApplyCaches } from './apply.ts';
 import type { Digest } from './digest.ts';
 import { ourEntries, ours, ownedBy, validHolder } from './desired.ts';
 import { resolveEntries } from './sources.ts';
+import type { TokenLookup } from './tokens/manager.ts';
 import { leanConfigMap, leanCredential, leanNamespace, leanServiceAccount, leanSourceSecret, leanTargetSecret } from './lean.ts';
 
 type Resolved = ReturnType<typeof resolveSpec>;
@@ -77,6 +78,8 @@ export class Caches implements ApplyCaches {
   private readonly syncTimeoutMs: number;
   private readonly credentialsNamespace: string;
   private readonly serviceAccountWrites: Array<(sa: ServiceAccount) => void> = [];
+  /** The cloud tokens the operator holds: a credential made of token entries renders once they are there. */
+  tokens: TokenLookup | undefined;
 
   constructor(client: KubeClient, log: Logger, options: CacheOptions) {
     this.syncTimeoutMs = options.syncTimeoutMs;
@@ -126,6 +129,7 @@ export class Caches implements ApplyCaches {
         secret: (n) => this.sourceSecrets.get(this.credentialsNamespace, n),
         credentialsNamespace: this.credentialsNamespace,
         credential: rc.metadata.name,
+        ...(this.tokens ? { tokens: this.tokens } : {}),
       });
       return sources.ok ? [{ name: rc.metadata.name, spec }] : [];
     });

@@ -112,6 +112,7 @@ export class Operator {
       ...(options.tokenMaxLifetimeMs !== undefined ? { schedule: { maxLifetimeMs: options.tokenMaxLifetimeMs } } : {}),
       ...(metrics ? { metrics: new TokenMetrics(metrics.registry) } : {}),
     });
+    this.caches.tokens = this.tokens;
     this.reconciler = new Reconciler(client, this.caches, new EventRecorder(client, log), log, { ...options, validator: this.validator, tokens: this.tokens });
     metrics?.bind({
       queueDepth: () => this.queue.depth,

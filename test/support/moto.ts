@@ -48,11 +48,11 @@ export class Moto {
       if (Date.now() > deadline) throw new Error(`moto_server did not start within 30s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    let moto: Moto | undefined;
-    const proxy = createServer((req, res) => void moto!.handle(req, res));
+    const holder: { moto?: Moto } = {};
+    const proxy = createServer((req, res) => void holder.moto!.handle(req, res));
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    moto = new Moto(child, motoUrl, proxy, `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
-    return moto;
+    holder.moto = new Moto(child, motoUrl, proxy, `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+    return holder.moto;
   }
 
   /**

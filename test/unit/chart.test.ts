@@ -240,9 +240,11 @@ describe('config/default', () => {
       'Role/default/regcred-operator-events',
       'Role/regcred-system/regcred-operator-leader-election',
       'Role/regcred-system/regcred-operator-sources',
+      'Role/regcred-system/regcred-operator-token-request',
       'RoleBinding/default/regcred-operator-events',
       'RoleBinding/regcred-system/regcred-operator-leader-election',
       'RoleBinding/regcred-system/regcred-operator-sources',
+      'RoleBinding/regcred-system/regcred-operator-token-request',
       'Service/regcred-system/regcred-operator-metrics',
       'Service/regcred-system/regcred-operator-webhook',
       'ServiceAccount/regcred-system/regcred-operator',
@@ -451,8 +453,20 @@ describe('Helm chart', () => {
     expect(find(objects, 'Role', `${RELEASE}-events`).metadata.namespace).toBe('default');
   });
 
+  it('lets the operator request tokens of the named ServiceAccounts of the credentials namespace only', () => {
+    const everyOne = find<K8sObject & { rules: Array<Record<string, unknown>> }>(helmTemplate(), 'Role', `${RELEASE}-token-request`);
+    expect(everyOne.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }]);
+    const named = find<K8sObject & { rules: Array<Record<string, unknown>> }>(
+      helmTemplate('--set', 'tokenRequest.serviceAccountNames={ecr-puller,acr-puller}'),
+      'Role',
+      `${RELEASE}-token-request`,
+    );
+    expect(named.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['ecr-puller', 'acr-puller'] }]);
+    expect(() => helmTemplate('--set', 'tokenRequest.serviceAcountNames={x}')).toThrow();
+  });
+
   it('drops the Lease permission and the metrics Service when they are switched off', () => {
-    const objects = helmTemplate('--set', 'replicas=1,leaderElection.enabled=false,metrics.enabled=false,podInjection.mode=off');
+    const objects = helmTemplate('--set', 'replicas=1,leaderElection.enabled=false,metrics.enabled=false,podInjection.mode=off,tokenRequest.enabled=false');
     expect(objects.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding').map(key)).toEqual([
       `Role/${NAMESPACE}/${RELEASE}-sources`,
       `Role/default/${RELEASE}-events`,

@@ -73,3 +73,56 @@ describe('resolveSpec', () => {
     expect(r).toMatchObject({ ok: false });
   });
 });
+
+describe('cloud token entries (ecr, artifactRegistry, acr)', () => {
+  const ECR = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+  const spec = (entry: Record<string, unknown>) => ({ registries: [entry] });
+  const message = (entry: Record<string, unknown>) => {
+    const r = resolveSpec('x', spec(entry));
+    return r.ok ? 'ok' : r.message;
+  };
+
+  it.each([
+    ['ecr with an access-key Secret', { ecr: { registry: ECR, auth: { secretRef: { name: 'aws-keys' } } } }],
+    ['ecr keyless, region and endpoints given', { ecr: { registry: 'mirror.example', region: 'eu-west-1', endpoint: 'https://ecr.example', auth: { serviceAccountRef: { name: 'puller', roleARN: 'arn:aws:iam::123456789012:role/pull', audience: 'sts.amazonaws.com', stsEndpoint: 'https://sts.example' } } } }],
+    ['ecr in China', { ecr: { registry: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', auth: { secretRef: { name: 'k' } } } }],
+    ['artifactRegistry with a key', { artifactRegistry: { servers: ['europe-docker.pkg.dev', 'us-docker.pkg.dev'], auth: { secretRef: { name: 'gcp-key', key: 'key.json' } } } }],
+    ['artifactRegistry keyless', { artifactRegistry: { servers: ['europe-docker.pkg.dev'], auth: { serviceAccountRef: { name: 'gar', audience: '//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k', serviceAccountEmail: 'puller@proj.iam.gserviceaccount.com' } } } }],
+    ['acr with a client secret', { acr: { server: 'myregistry.azurecr.io', tenantID: '72f988bf-86f1-41af-91ab-2d7cd011db47', clientID: '00000000-1111-2222-3333-444444444444', auth: { secretRef: { name: 'acr-sp' } } } }],
+    ['acr keyless on a test endpoint', { acr: { server: 'http://127.0.0.1:5000', tenantID: '72f988bf-86f1-41af-91ab-2d7cd011db47', clientID: '00000000-1111-2222-3333-444444444444', authorityHost: 'http://127.0.0.1:8080', auth: { serviceAccountRef: { name: 'acr-puller' } } } }],
+    ['a token entry with caBundleFrom and insecureSkipTLSVerify', { ecr: { registry: ECR, auth: { secretRef: { name: 'k' } } }, insecureSkipTLSVerify: true, caBundleFrom: { configMapKeyRef: { name: 'ca', key: 'ca.pem' } } }],
+  ])('accepts %s', (_name, entry) => {
+    expect(message(entry)).toBe('ok');
+  });
+
+  it.each([
+    ['two kinds in one entry', { server: 'r.io', username: 'u', passwordFrom: { secretKeyRef: { name: 's', key: 'k' } }, ecr: { registry: ECR, auth: { secretRef: { name: 'k' } } } }, 'each registry entry needs exactly one of server or dockerConfigFrom, or one cloud token source'],
+    ['ecr and acr together', { ecr: { registry: ECR, auth: { secretRef: { name: 'k' } } }, acr: { server: 'a.azurecr.io', tenantID: '72f988bf-86f1-41af-91ab-2d7cd011db47', clientID: '00000000-1111-2222-3333-444444444444', auth: { secretRef: { name: 'k' } } } }, 'exactly one of server or dockerConfigFrom'],
+    ['a user name on a token entry', { ecr: { registry: ECR, auth: { secretRef: { name: 'k' } } }, username: 'AWS' }, 'ecr, artifactRegistry and acr cannot be combined with username'],
+    ['an email on a token entry', { artifactRegistry: { servers: ['europe-docker.pkg.dev'], auth: { secretRef: { name: 'k' } } }, email: 'a@b.c' }, 'cannot be combined with username, usernameFrom, passwordFrom or email'],
+    ['both auth modes', { ecr: { registry: ECR, auth: { secretRef: { name: 'k' }, serviceAccountRef: { name: 'sa', roleARN: 'arn:aws:iam::123456789012:role/pull' } } } }, 'auth needs exactly one of secretRef or serviceAccountRef'],
+    ['no auth mode', { ecr: { registry: ECR, auth: {} } }, 'auth needs exactly one of secretRef or serviceAccountRef'],
+    ['an ECR host without a region, and no region', { ecr: { registry: 'mirror.example', auth: { secretRef: { name: 'k' } } } }, 'ecr.region is required'],
+    ['a registry with a scheme', { ecr: { registry: `https://${ECR}`, region: 'eu-west-1', auth: { secretRef: { name: 'k' } } } }, 'must be a host name'],
+    ['keyless ECR without a role', { ecr: { registry: ECR, auth: { serviceAccountRef: { name: 'sa' } } } }, 'spec.registries[0].ecr.auth.serviceAccountRef.roleARN'],
+    ['an artifactRegistry host twice', { artifactRegistry: { servers: ['europe-docker.pkg.dev', 'europe-docker.pkg.dev'], auth: { secretRef: { name: 'k' } } } }, 'must not list a host twice'],
+    ['no artifactRegistry server', { artifactRegistry: { servers: [], auth: { secretRef: { name: 'k' } } } }, 'spec.registries[0].artifactRegistry.servers'],
+    ['keyless artifactRegistry without an audience', { artifactRegistry: { servers: ['europe-docker.pkg.dev'], auth: { serviceAccountRef: { name: 'sa' } } } }, 'artifactRegistry.auth.serviceAccountRef.audience'],
+    ['an acr tenant that is no UUID', { acr: { server: 'a.azurecr.io', tenantID: 'contoso', clientID: '00000000-1111-2222-3333-444444444444', auth: { secretRef: { name: 'k' } } } }, 'must be a UUID'],
+  ])('refuses %s', (_name, entry, want) => {
+    expect(message(entry)).toContain(want);
+  });
+
+  it('writes the same rules into the CRD as CEL', () => {
+    const rules: string[] = [];
+    walk(buildCrd(), (n) => {
+      for (const v of (n['x-kubernetes-validations'] as Array<{ message: string }> | undefined) ?? []) rules.push(v.message);
+    });
+    expect(rules).toEqual(expect.arrayContaining([
+      'each registry entry needs exactly one of server or dockerConfigFrom, or one cloud token source: ecr, artifactRegistry or acr',
+      'auth needs exactly one of secretRef or serviceAccountRef',
+      'ecr.region is required when the registry host does not name the region',
+      'artifactRegistry.servers must not list a host twice',
+    ]));
+  });
+});

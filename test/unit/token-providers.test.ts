@@ -78,14 +78,14 @@ describe('parseServiceAccountKey', () => {
     expect(parseServiceAccountKey(JSON.stringify(key))).toEqual({ client_email: key.client_email, private_key: key.private_key, private_key_id: 'k1', token_uri: key.token_uri });
   });
 
-  it.each<[string, string]>([
-    ['{not json secret', 'is not JSON'],
-    ['"a string"', 'is not a JSON object'],
-    [JSON.stringify({ ...key, type: 'external_account' }), 'is not a service-account key (type is not service_account)'],
-    [JSON.stringify({ ...key, client_email: undefined }), 'has no client_email'],
-    [JSON.stringify({ ...key, private_key: '' }), 'has no private_key'],
-    [JSON.stringify({ ...key, private_key: '-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n' }), 'has a private_key that is not a PEM private key'],
-  ])('%s → "%s", never the content', (text, message) => {
+  it.each<[string, string, string]>([
+    ['not JSON', '{not json secret', 'is not JSON'],
+    ['a JSON string', '"a string"', 'is not a JSON object'],
+    ['another credential type', JSON.stringify({ ...key, type: 'external_account' }), 'is not a service-account key (type is not service_account)'],
+    ['no client_email', JSON.stringify({ ...key, client_email: undefined }), 'has no client_email'],
+    ['an empty private_key', JSON.stringify({ ...key, private_key: '' }), 'has no private_key'],
+    ['a private_key that is no key', JSON.stringify({ ...key, private_key: '-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n' }), 'has a private_key that is not a PEM private key'],
+  ])('%s: says so, never the content', (_what, text, message) => {
     expect(parseServiceAccountKey(text)).toBe(message);
   });
 });

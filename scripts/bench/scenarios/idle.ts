@@ -30,12 +30,12 @@ export async function idle(ctx: RunContext, op: OperatorProcess, expectedPasswor
   const before = await scrapeRequests(ctx.admin);
   const cpu0 = op.cpuSeconds();
   const own0 = await op.metricSum('regcred_api_requests_total');
-  const restarts0 = await op.metricSum('regcred_informer_restarts');
+  const restarts0 = await op.metricSum('regcred_informer_restarts_total');
   await op.guard(sleep(window * 1000));
   const after = await scrapeRequests(ctx.admin);
   const cpu = op.cpuSeconds() - cpu0;
   const own = (await op.metricSum('regcred_api_requests_total')) - own0;
-  const restarts = (await op.metricSum('regcred_informer_restarts')) - restarts0;
+  const restarts = (await op.metricSum('regcred_informer_restarts_total')) - restarts0;
   const total = diff(before, after, OPERATOR_RESOURCES);
   const scale = window / ctx.baseline.seconds;
   const net = (key: 'mutating' | 'reads' | 'watches') => Math.max(0, total[key] - ctx.baseline.requests[key] * scale);

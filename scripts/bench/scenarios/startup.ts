@@ -23,13 +23,13 @@ export async function startUp(ctx: RunContext): Promise<void> {
     await sleep(MEMORY_SETTLE_MS);
     const mem = op.memory();
     const mib = async (metric: string) => (await op.metricSum(metric)) / 2 ** 20;
-    const heap = await mib('regcred_nodejs_heap_size_used_bytes');
+    const heap = await mib('nodejs_heap_size_used_bytes');
     ctx.rec.add('memory', 'RSS (VmRSS)', 'MiB', mem.rssMiB);
     ctx.rec.add('memory', 'peak RSS (VmHWM)', 'MiB', mem.hwmMiB);
     ctx.rec.add('memory', 'heap used (sampled, no forced GC)', 'MiB', heap);
     // Where RSS beyond the used heap sits: heap V8 has reserved, and memory outside the heap.
-    ctx.rec.add('memory', 'heap total (V8)', 'MiB', await mib('regcred_nodejs_heap_size_total_bytes'));
-    ctx.rec.add('memory', 'external (buffers outside the heap)', 'MiB', await mib('regcred_nodejs_external_memory_bytes'));
+    ctx.rec.add('memory', 'heap total (V8)', 'MiB', await mib('nodejs_heap_size_total_bytes'));
+    ctx.rec.add('memory', 'external (buffers outside the heap)', 'MiB', await mib('nodejs_external_memory_bytes'));
     ctx.log(`start-up: ready ${seconds(ready - op.spawnedAt).toFixed(2)} s, converged ${seconds(done.at - op.spawnedAt).toFixed(2)} s; RSS ${mem.rssMiB.toFixed(0)} MiB, peak ${mem.hwmMiB.toFixed(0)} MiB, heap ${heap.toFixed(0)} MiB`);
   } finally {
     await op.stop();

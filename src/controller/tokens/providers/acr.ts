@@ -2,7 +2,7 @@
 // accepts for `docker login`. A Microsoft Entra access token for the registry scope, fetched with
 // @azure/identity (client secret, or a federated ServiceAccount token as the client assertion), is
 // exchanged at the registry's /oauth2/exchange for the refresh token.
-import { ClientAssertionCredential, ClientSecretCredential, type TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { DEFAULT_ACR_SECRET_KEY, DEFAULT_AZURE_AUDIENCE, type AcrSource } from '../../../api/schema.ts';
 import { registryKey } from '../../dockerconfig.ts';
 import { TokenFetchError, type FetchedToken, type TokenContext, type TokenProvider } from '../provider.ts';
@@ -21,7 +21,9 @@ export function acrBaseUrl(server: string): URL {
   return new URL(`${url.protocol}//${url.host}`);
 }
 
-function credential(entry: AcrSource, ctx: TokenContext): TokenCredential {
+async function credential(entry: AcrSource, ctx: TokenContext): Promise<TokenCredential> {
+  // @azure/identity is loaded on the first fetch: an operator with no ACR entry never pays its memory.
+  const { ClientAssertionCredential, ClientSecretCredential } = await import('@azure/identity');
   // A custom authority (sovereign cloud, private endpoint, test) is not in Microsoft's instance
   // discovery list: ask its own OpenID configuration instead of login.microsoftonline.com.
   const options = entry.authorityHost ? { authorityHost: entry.authorityHost, disableInstanceDiscovery: true } : {};
@@ -47,7 +49,7 @@ async function entraToken(entry: AcrSource, ctx: TokenContext): Promise<string> 
     throw new TokenFetchError('InvalidSource', 'acr.authorityHost must be an https URL');
   }
   try {
-    const cred = credential(entry, ctx);
+    const cred = await credential(entry, ctx);
     const accessToken = await abortable(ctx.signal, () => cred.getToken(ACR_SCOPE, { abortSignal: ctx.signal }));
     if (accessToken?.token) return accessToken.token;
   } catch (err) {

@@ -5,7 +5,8 @@
 //    exchange (RFC 8693) through a workload identity pool, then optionally generateAccessToken to
 //    impersonate a Google service account.
 import { createPrivateKey } from 'node:crypto';
-import { IdentityPoolClient, JWT } from 'google-auth-library';
+// google-auth-library is loaded on the first fetch: an operator with no Artifact Registry entry never pays its memory.
+const googleAuth = () => import('google-auth-library');
 import { DEFAULT_GCP_KEY, type ArtifactRegistrySource } from '../../../api/schema.ts';
 import { registryKey } from '../../dockerconfig.ts';
 import { TokenFetchError, type FetchedToken, type TokenContext, type TokenProvider } from '../provider.ts';
@@ -83,6 +84,7 @@ async function withKey(entry: ArtifactRegistrySource, ref: { name: string; key?:
   const key = parseServiceAccountKey(ctx.secretKey(ref.name, keyName));
   if (typeof key === 'string') throw new TokenFetchError('InvalidKey', `key ${keyName} of Secret ${ref.name} ${key}`);
   const tokenUri = entry.tokenURI ?? key.token_uri ?? GOOGLE_TOKEN_URL;
+  const { JWT } = await googleAuth();
   const client = new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, scopes: [CLOUD_PLATFORM_SCOPE] });
   // The JWT client always posts to Google's default token endpoint; a key's token_uri (or the
   // entry's override) names another one, so the request goes there instead (same grant, same body).
@@ -106,6 +108,7 @@ async function withServiceAccount(
   ref: NonNullable<ArtifactRegistrySource['auth']['serviceAccountRef']>,
   ctx: TokenContext,
 ): Promise<FetchedToken> {
+  const { IdentityPoolClient } = await googleAuth();
   const client = new IdentityPoolClient({
     type: 'external_account',
     audience: ref.audience,

@@ -2,8 +2,9 @@
 // registry the caller may pull from. Its key is region + auth + endpoints, not the registry host, so
 // several registries of one account and region share one call. Credentials are static keys from a
 // source Secret, or keyless: a ServiceAccount token traded with STS AssumeRoleWithWebIdentity.
-import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+// The AWS SDK is loaded on the first fetch: an operator with no ECR entry never pays its memory.
+const ecrSdk = () => import('@aws-sdk/client-ecr');
+const stsSdk = () => import('@aws-sdk/client-sts');
 import { DEFAULT_AWS_AUDIENCE, ECR_HOST, type EcrSource } from '../../../api/schema.ts';
 import { registryKey } from '../../dockerconfig.ts';
 import { TokenFetchError, type FetchedToken, type TokenContext, type TokenProvider } from '../provider.ts';
@@ -40,6 +41,7 @@ export const ecrProvider: TokenProvider<EcrSource> = {
     const region = ecrRegion(e);
     if (!region) throw new TokenFetchError('InvalidSource', `ecr.region is not set and the registry ${e.registry} does not name it`);
     const credentials = e.auth.serviceAccountRef ? await assumeRole(e, region, ctx) : staticCredentials(e, ctx);
+    const { ECRClient, GetAuthorizationTokenCommand } = await ecrSdk();
     const client = new ECRClient({ region, credentials, maxAttempts: MAX_ATTEMPTS, ...(e.endpoint ? { endpoint: e.endpoint } : {}) });
     try {
       const out = await client.send(new GetAuthorizationTokenCommand({}), { abortSignal: ctx.signal });
@@ -69,6 +71,7 @@ function staticCredentials(e: EcrSource, ctx: TokenContext): AwsCredentials {
 async function assumeRole(e: EcrSource, region: string, ctx: TokenContext): Promise<AwsCredentials> {
   const sa = e.auth.serviceAccountRef!;
   const webIdentity = await ctx.serviceAccountToken(sa.name, sa.audience ?? DEFAULT_AWS_AUDIENCE);
+  const { AssumeRoleWithWebIdentityCommand, STSClient } = await stsSdk();
   const sts = new STSClient({ region, maxAttempts: MAX_ATTEMPTS, ...(sa.stsEndpoint ? { endpoint: sa.stsEndpoint } : {}) });
   try {
     const out = await sts.send(new AssumeRoleWithWebIdentityCommand({
