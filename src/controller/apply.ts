@@ -1,7 +1,6 @@
 // Carries out a plan against the API server: bounded concurrency, optimistic concurrency on every
 // shared object, and no write that the plan did not ask for. Every write is recorded in the caches
 // at once, which is also what keeps its own watch event from waking the key again.
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { SA_ENTRIES_ANNOTATION } from '../api/labels.ts';
 import { isAlreadyExists, isConflict, isNotFound, KubeError, RESOURCES, type KubeClient } from '../kube/client.ts';
@@ -99,24 +98,25 @@ export class Applier {
       }
     };
     const run = async (actions: Action[]) => {
-      const queue = new PQueue({ concurrency: this.maxConcurrentWrites });
       // A namespace's entries are queued, ahead of other namespaces' Secrets, as soon as its own
       // Secret is written: namespaces become usable one after another, not all at the end.
+      const entries: Task[] = [];
+      const secrets: Task[] = [];
       for (const [namespace, group] of byNamespace(actions)) {
-        const secrets = group.filter(isSecretWrite);
+        const writes = group.filter(isSecretWrite);
         const rest = group.filter((a) => !isSecretWrite(a));
         const queueRest = () => {
-          for (const a of rest) void queue.add(() => attempt(a), { priority: 1 });
+          for (const a of rest) entries.push(() => attempt(a));
         };
-        if (secrets.length === 0) queueRest();
+        if (writes.length === 0) queueRest();
         else {
-          void queue.add(async () => {
-            for (const a of secrets) await attempt(a);
+          secrets.push(async () => {
+            for (const a of writes) await attempt(a);
             if (!failedNamespaces.has(namespace)) queueRest();
           });
         }
       }
-      await queue.onIdle();
+      await runBounded(this.maxConcurrentWrites, entries, secrets);
     };
     await run(plan.removals);
     await run(plan.writes);
@@ -321,6 +321,37 @@ function conflictError(namespace: string, name: string, found: Secret, credentia
   const holder = heldBy(found);
   if (holder && holder !== credential.name) return conflictMessage(namespace, name, holder);
   return conflictMessage(namespace, name, undefined, ours(found));
+}
+
+type Task = () => Promise<void>;
+
+/**
+ * Runs tasks with at most `limit` in flight, `first` before `second`, each in order. A task may add
+ * to `first` while it runs; as each task ends the free slots are filled again, so what it queued runs
+ * at once, side by side. A plain pair of lists rather than p-queue with priorities: there, every
+ * entry queued ahead of the waiting Secrets compacted and spliced an array of up to one task per
+ * namespace, quadratic in the namespaces of a fan-out.
+ */
+function runBounded(limit: number, first: Task[], second: Task[]): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  let i = 0;
+  let j = 0;
+  let active = 0;
+  const next = () => (active >= limit ? undefined : i < first.length ? first[i++] : j < second.length ? second[j++] : undefined);
+  const ended = () => {
+    active--;
+    fill();
+  };
+  const fill = () => {
+    for (let task = next(); task; task = next()) {
+      active++;
+      // A task settles its own failures (attempt records them); either way its slot is freed.
+      task().then(ended, ended);
+    }
+    if (active === 0) resolve();
+  };
+  fill();
+  return promise;
 }
 
 function isSecretWrite(a: Action): boolean {

@@ -83,12 +83,26 @@ export function dataHash(data: Record<string, string> | undefined, digest: Diges
  * of its data; anyone else's as metadata alone. No data is kept, so no number of Secrets a tenant
  * makes grows the cache by their data.
  */
-export const leanTargetSecret = (digest: Digest) => (s: Secret): Secret =>
-  s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
-    ? {
-        metadata: leanMetadata(s.metadata),
-        ...(s.type !== undefined ? { type: s.type } : {}),
-        ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
-        dataHash: s.dataHash ?? dataHash(s.data, digest),
-      }
-    : { metadata: leanMetadata(s.metadata), ...(s.type !== undefined ? { type: s.type } : {}) };
+export const leanTargetSecret = (digest: Digest) => {
+  // A credential writes the same bytes into every namespace, and each write comes back twice (its
+  // response and its watch event): the digest of the bytes seen last serves them all, as one
+  // string shared by every cached Secret.
+  let last: { encoded: string; hash: string } | undefined;
+  const hashOf = (data: Record<string, string> | undefined): string => {
+    const encoded = data?.[DOCKERCONFIGJSON_KEY];
+    const single = encoded !== undefined && Object.keys(data!).length === 1;
+    if (single && encoded === last?.encoded) return last.hash;
+    const hash = dataHash(data, digest);
+    if (single) last = { encoded, hash };
+    return hash;
+  };
+  return (s: Secret): Secret =>
+    s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
+      ? {
+          metadata: leanMetadata(s.metadata),
+          ...(s.type !== undefined ? { type: s.type } : {}),
+          ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
+          dataHash: s.dataHash ?? hashOf(s.data),
+        }
+      : { metadata: leanMetadata(s.metadata), ...(s.type !== undefined ? { type: s.type } : {}) };
+};

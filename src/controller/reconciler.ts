@@ -129,8 +129,15 @@ export class Reconciler {
     const only = full ? undefined : work.namespaces;
     // A pass over every namespace can take a while: kstatus must see it in progress, not done.
     const settled = rc.status;
+    // Sent ahead of the pass's writes but not waited for: the pass needs nothing from its answer,
+    // and a round trip in front of every fan-out is what a new credential waits for longest. Only
+    // the closing status, which must land after it, waits for it.
+    let reconciling: Promise<{ written: RegistryCredential | undefined } | { error: unknown }> | undefined;
     if (full && !generationObserved(rc.status, rc.metadata.generation ?? 0)) {
-      rc = (await this.writeStatus(rc, reconcilingStatus(rc.status, rc.metadata.generation ?? 0, new Date()))) ?? rc;
+      reconciling = this.writeStatus(rc, reconcilingStatus(rc.status, rc.metadata.generation ?? 0, new Date())).then(
+        (written) => ({ written }),
+        (error: unknown) => ({ error }),
+      );
       writes++;
     }
     const namespaces = only
@@ -148,6 +155,11 @@ export class Reconciler {
     const actions = plan(targets, this.observed(credential, rivals, only), spec.secretName, spec.deletionPolicy);
     const applied = await this.applier.apply(actions, credential);
     writes += applied.writes;
+    if (reconciling) {
+      const sent = await reconciling;
+      if ('error' in sent) throw sent.error;
+      rc = sent.written ?? rc;
+    }
 
     const outcomes = namespaceOutcomes(targets, actions, applied, this.caches, spec.secretName);
     if (only) for (const ns of only) this.outcomes.update(name, ns, outcomes.get(ns));

@@ -4,7 +4,7 @@
 // JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
 // the API reason and any Retry-After.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from './client-node.ts';
-import { getGlobalDispatcher, request as send } from 'undici';
+import { getGlobalDispatcher, request as send, type Dispatcher } from 'undici';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { TokenBucket } from './ratelimit.ts';
@@ -71,6 +71,9 @@ export interface ListOptions {
 
 export type WatchOptions = ListOptions & { timeoutSeconds?: number; allowWatchBookmarks?: boolean; metadataOnly?: boolean };
 
+/** How long a request's authentication is reused (see KubeClient.authentication). */
+const AUTH_REUSE_MS = 1000;
+
 const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 
@@ -111,6 +114,7 @@ export class KubeClient {
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
   private limiter: TokenBucket | undefined;
+  private auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; until: number } | undefined;
 
   constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
     const cluster = config.getCurrentCluster();
@@ -197,9 +201,8 @@ export class KubeClient {
     const observed = (status?: number) =>
       this.observer?.({ method, resource: opts.resource ?? '', host: url.host, seconds: (performance.now() - started) / 1000, ...(status !== undefined ? { status } : {}) });
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.pooled.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...(ctx.getHeaders() as unknown as Record<string, string>), Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
+    const auth = await this.authentication(url, method);
+    const headers: Record<string, string> = { ...auth.headers, Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -218,7 +221,7 @@ export class KubeClient {
         method,
         headers,
         body,
-        dispatcher: ctx.getDispatcher() ?? getGlobalDispatcher(),
+        dispatcher: auth.dispatcher ?? getGlobalDispatcher(),
         headersTimeout: timeout,
         bodyTimeout: timeout,
       });
@@ -236,6 +239,25 @@ export class KubeClient {
     if (status < 200 || status > 299) throw toKubeError(status, text, Array.isArray(retryAfter) ? retryAfter[0]! : retryAfter ?? null);
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /**
+   * A request's authentication headers and connection pool. client-node works them out afresh for
+   * every request (reading or decoding the CA, client certificate and key, and parsing the URL once
+   * more): a few per cent of a fan-out's CPU. They are kept for a second, and only while the pool
+   * they name is the current one, so a reset or renewal is seen at once and a new token within a
+   * second.
+   */
+  private async authentication(url: URL, method: keyof typeof HttpMethod): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
+    const kept = this.auth;
+    const now = performance.now();
+    if (kept && kept.until > now && this.pool.isCurrent(kept.dispatcher)) return kept;
+    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
+    await this.pooled.applySecurityAuthentication(ctx);
+    const fresh = { headers: ctx.getHeaders() as unknown as Record<string, string>, dispatcher: ctx.getDispatcher() as Dispatcher | undefined, until: now + AUTH_REUSE_MS };
+    // Behind a proxy client-node makes a new dispatcher per request: nothing to keep.
+    this.auth = this.pool.isCurrent(fresh.dispatcher) ? fresh : undefined;
+    return fresh;
   }
 
   /** A non-JSON endpoint such as /metrics, as text. */

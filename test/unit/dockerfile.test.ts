@@ -19,7 +19,7 @@ describe('Dockerfile', () => {
   });
 
   it('is where the bench takes the node flags from', () => {
-    expect(shippedNodeFlags(dockerfile)).toEqual(['--max-semi-space-size=2']);
+    expect(shippedNodeFlags(dockerfile)).toEqual(['--max-semi-space-size=2', '--heap-growing-percent=100']);
     expect(() => shippedNodeFlags('FROM x\nCMD ["dist/main.js"]\n')).toThrow(/no ENTRYPOINT/);
   });
 });
