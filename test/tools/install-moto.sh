@@ -11,7 +11,10 @@ venv="$cache_root/moto-$MOTO_VERSION"
 # A venv's scripts name its interpreter by absolute path, so it is built in place; the stamp says
 # the install finished (a venv left by an interrupted run is built again).
 if [ -e "$venv/.installed" ] && [ -x "$venv/bin/moto_server" ]; then echo "$venv/bin/moto_server"; exit 0; fi
-command -v python3 >/dev/null || { echo "python3 is required to install moto" >&2; exit 1; }
+# Debian splits venv support (ensurepip) out of python3: install both when either is missing.
+if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then
+  apt-get update >&2 && apt-get install -y python3 python3-venv >&2
+fi
 
 rm -rf "$venv"
 mkdir -p "$cache_root"
