@@ -1,4 +1,4 @@
-// The operator as it ships: node with the image's flags (the Dockerfile's ENTRYPOINT), dist/main.js
+// The operator as it ships: node with the image's flags and environment (the Dockerfile's ENTRYPOINT and ENV), dist/main.js
 // and its production flags, plus what the bench reads from outside the process — /readyz, /metrics,
 // and /proc for CPU and memory.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +18,25 @@ export function shippedNodeFlags(dockerfile = readFileSync('Dockerfile', 'utf8')
   const main = argv.indexOf('dist/main.js');
   if (main < 1) throw new Error(`the Dockerfile's ENTRYPOINT does not run dist/main.js: ${line}`);
   return argv.slice(1, main);
+}
+
+/**
+ * The environment the image sets for the operator: the `ENV KEY=VALUE` instructions of the
+ * Dockerfile's last stage, the one that runs it.
+ */
+export function shippedEnvironment(dockerfile = readFileSync('Dockerfile', 'utf8')): Record<string, string> {
+  const lines = dockerfile.split('\n');
+  const runStage = lines.slice(lines.findLastIndex((l) => l.startsWith('FROM ')));
+  const env: Record<string, string> = {};
+  for (const line of runStage) {
+    if (!line.startsWith('ENV ')) continue;
+    for (const pair of line.slice('ENV '.length).trim().split(/\s+/)) {
+      const eq = pair.indexOf('=');
+      if (eq < 1) throw new Error(`the Dockerfile's ENV is not in KEY=VALUE form: ${line}`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return env;
 }
 
 /** Linux reports utime/stime in clock ticks; USER_HZ is 100 on every architecture Node runs on. */
@@ -76,7 +95,7 @@ export class OperatorProcess {
     ];
     const spawnedAt = performance.now();
     // NODE_OPTIONS is cleared so the only heap limit is the one a scenario asks for.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment(), NODE_OPTIONS: '' } });
     closeSync(out);
     if (!child.pid) throw new Error('the operator did not start');
     return new OperatorProcess(child, spawnedAt, opts.logFile, metricsPort!, healthPort!);

@@ -3,13 +3,37 @@
 // operator manages are kept without their data (a digest of it is enough to see drift), and Secrets
 // of a watched name that are not ours are kept as metadata alone.
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
-import type { ObjectMeta, RegistryCredential } from '../api/schema.ts';
+import type { ObjectMeta, OwnerReference, RegistryCredential } from '../api/schema.ts';
 import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { Digest } from './digest.ts';
 import { DOCKERCONFIGJSON_KEY } from './dockerconfig.ts';
+import { Interner, SHARED_VALUE_KEYS } from './intern.ts';
 import { mayBeSource } from './sources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+/** Set by the API server on every namespace, to the namespace's own name. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** Shared by every cache of the process: the same values repeat across kinds (a Secret's owner, a credential's name). */
+const shared = new Interner();
+
+/** Values of our own labels and annotations as one shared string each; the name label as the name itself. */
+function leanValues(values: Record<string, string>, name: string): Record<string, string> {
+  for (const key in values) {
+    const v = values[key]!;
+    if (SHARED_VALUE_KEYS.has(key)) values[key] = shared.of(v);
+    else if (key === NAMESPACE_NAME_LABEL && v === name) values[key] = name;
+  }
+  return values;
+}
+
+const leanOwnerReference = (r: OwnerReference): OwnerReference => ({
+  ...r,
+  apiVersion: shared.of(r.apiVersion),
+  kind: shared.of(r.kind),
+  name: shared.of(r.name),
+  uid: shared.of(r.uid),
+});
 
 export function leanMetadata(m: ObjectMeta): ObjectMeta {
   const out: ObjectMeta = { name: m.name };
@@ -19,17 +43,13 @@ export function leanMetadata(m: ObjectMeta): ObjectMeta {
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
   if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
-  if (m.labels) out.labels = m.labels;
+  if (m.labels) out.labels = leanValues({ ...m.labels }, m.name);
   if (m.annotations) {
-    if (LAST_APPLIED in m.annotations) {
-      const { [LAST_APPLIED]: _dropped, ...rest } = m.annotations;
-      if (Object.keys(rest).length) out.annotations = rest;
-    } else {
-      out.annotations = m.annotations;
-    }
+    const { [LAST_APPLIED]: _dropped, ...rest } = m.annotations;
+    if (Object.keys(rest).length) out.annotations = leanValues(rest, m.name);
   }
   if (m.finalizers?.length) out.finalizers = m.finalizers;
-  if (m.ownerReferences?.length) out.ownerReferences = m.ownerReferences;
+  if (m.ownerReferences?.length) out.ownerReferences = m.ownerReferences.map(leanOwnerReference);
   return out;
 }
 
@@ -48,7 +68,7 @@ export const leanNamespace = (ns: Namespace): Namespace => ({
 
 export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   metadata: leanMetadata(sa.metadata),
-  ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets } : {}),
+  ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) })) } : {}),
 });
 
 /** A ConfigMap of the credentials namespace: where a CA bundle for validation may come from. */
@@ -100,7 +120,7 @@ export const leanTargetSecret = (digest: Digest) => {
     s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
       ? {
           metadata: leanMetadata(s.metadata),
-          ...(s.type !== undefined ? { type: s.type } : {}),
+          ...(s.type !== undefined ? { type: shared.of(s.type) } : {}),
           ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
           dataHash: s.dataHash ?? hashOf(s.data),
         }

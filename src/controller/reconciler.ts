@@ -379,6 +379,10 @@ export function namespaceOutcomes(
       if (adding.has(key) ? applied.entriesAdded.has(key) : hasEntryNow(caches, t.namespace, name, secretName)) patched++;
     }
     const f = failures.get(t.namespace);
+    if (!f && !t.contestedBy) {
+      outcomes.set(t.namespace, syncedOutcome(patched));
+      continue;
+    }
     outcomes.set(t.namespace, {
       synced: !f,
       patched,
@@ -387,6 +391,12 @@ export function namespaceOutcomes(
     });
   }
   return outcomes;
+}
+
+/** Most namespaces are simply synced: they share one frozen outcome per count of patched ServiceAccounts. */
+const SYNCED: NamespaceOutcome[] = [];
+function syncedOutcome(patched: number): NamespaceOutcome {
+  return (SYNCED[patched] ??= Object.freeze({ synced: true, patched }));
 }
 
 function hasEntryNow(caches: Pick<Caches, 'serviceAccounts'>, namespace: string, name: string, secretName: string): boolean {

@@ -2,7 +2,7 @@
 // CMD, so with the operator in CMD the Deployment's flags would have been handed to node itself.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { shippedNodeFlags } from '../../scripts/bench/operator-process.ts';
+import { shippedEnvironment, shippedNodeFlags } from '../../scripts/bench/operator-process.ts';
 
 const dockerfile = readFileSync('Dockerfile', 'utf8');
 const instructions = dockerfile.split('\n').filter((l) => /^[A-Z]+ /.test(l));
@@ -19,7 +19,13 @@ describe('Dockerfile', () => {
   });
 
   it('is where the bench takes the node flags from', () => {
-    expect(shippedNodeFlags(dockerfile)).toEqual(['--max-semi-space-size=2', '--heap-growing-percent=100']);
+    expect(shippedNodeFlags(dockerfile)).toEqual(['--max-semi-space-size=2', '--heap-growing-percent=100', '--memory-saver-mode']);
     expect(() => shippedNodeFlags('FROM x\nCMD ["dist/main.js"]\n')).toThrow(/no ENTRYPOINT/);
+  });
+
+  it('is where the bench takes the environment from: the run stage only', () => {
+    expect(shippedEnvironment(dockerfile)).toEqual({ NODE_ENV: 'production', MALLOC_ARENA_MAX: '2' });
+    expect(shippedEnvironment('FROM a\nENV BUILD=1\nFROM b\nENV A=1 B=x=y\n')).toEqual({ A: '1', B: 'x=y' });
+    expect(() => shippedEnvironment('FROM b\nENV A 1\n')).toThrow(/KEY=VALUE/);
   });
 });

@@ -46,7 +46,7 @@ export function collectMeta(options: BenchOptions, kubernetes: string, totalSeco
       'Times are observed by the bench\'s own list+watch of Secrets (metadata.name=regcred) and `default` ServiceAccounts, never from the operator\'s logs or status.',
       'Floor: KubeClient without client-side throttle making exactly the writes (N Secret creates + N SA patches; N Secret updates) at the best of the listed concurrencies; latency floors are one write alone on a quiet server.',
       'Idle requests: apiserver_request_total has no user or user-agent label, so they are the window\'s difference on the resources the operator uses (namespaces, secrets, serviceaccounts, registrycredentials, events) minus the same from a control-plane-only window (before the operator first starts) scaled to the same length. A WATCH is counted when it ends. The operator\'s own counts (requests; watch restarts and relists) are shown beside them.',
-      'Heap: the operator has no way to force a GC, so heap used is as sampled from nodejs_heap_size_used_bytes 5 s after convergence.',
+      'Memory: RSS from /proc and heap used from nodejs_heap_size_used_bytes, 30 s after convergence (the operator has no way to force a GC; V8\'s memory reducer runs in that time). Peak RSS is the high-water mark of the whole start-up.',
       'Operator CPU is utime+stime from /proc/<pid>/stat, read 2 s after each convergence so the closing status write is included.',
     ],
   };
