@@ -58,13 +58,15 @@ export class Applier {
    * status when it failed. Never the body, which for a Secret is the credential itself.
    */
   private async write<T>(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, request: () => Promise<T>): Promise<T> {
-    const fields = { verb, kind, namespace, [kind === 'Secret' ? 'secret' : 'serviceAccount']: name };
+    const fields = () => ({ verb, kind, namespace, [kind === 'Secret' ? 'secret' : 'serviceAccount']: name });
+    // The line's fields are only built when debug is on: a fan-out makes thousands of writes.
+    const debug = this.log?.isLevelEnabled('debug') === true;
     try {
       const response = await request();
-      this.log?.debug(fields, 'write');
+      if (debug) this.log!.debug(fields(), 'write');
       return response;
     } catch (err) {
-      this.log?.debug({ ...fields, status: err instanceof KubeError ? err.status : undefined }, 'write failed');
+      if (debug) this.log!.debug({ ...fields(), status: err instanceof KubeError ? err.status : undefined }, 'write failed');
       throw err;
     }
   }

@@ -161,6 +161,11 @@ export class Metrics {
   readonly restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code, method, and host.', labelNames: ['code', 'method', 'host'], registers: [this.registry] });
   readonly restDuration = new Histogram({ name: 'rest_client_request_duration_seconds', help: 'Request latency in seconds. Broken down by verb, and host.', labelNames: ['verb', 'host'], buckets: REST_CLIENT_BUCKETS, registers: [this.registry] });
 
+  /**
+   * The series each kind of API request counts into (status, verb, host, resource): a handful per
+   * process, never removed, so they stay valid for as long as the registry.
+   */
+  private readonly requestSeries = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void }; api?: { inc(): void } }>();
   /** The servers each credential has series for, so the ones it no longer has are removed. */
   private readonly validatedServers = new Map<string, Set<string>>();
   /** The condition types each credential has series for. */
@@ -204,10 +209,23 @@ export class Metrics {
 
   /** One request to the API server (KubeClient.observe). */
   observeApiRequest(r: RequestRecord): void {
-    // client-go's code for a request that got no response.
-    this.restRequests.inc({ code: r.status === undefined ? '<error>' : String(r.status), method: r.method, host: r.host });
-    if (r.seconds !== undefined) this.restDuration.observe({ verb: r.method, host: r.host }, r.seconds);
-    if (r.status !== undefined && !r.watch) this.apiRequests.inc({ verb: r.method, resource: r.resource, code: String(r.status) });
+    // One lookup per request instead of three label sets hashed (sorted and joined) by prom-client:
+    // a fan-out counts every one of its writes here.
+    const key = `${r.status ?? ''} ${r.method} ${r.host} ${r.resource} ${r.watch === true}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      // client-go's code for a request that got no response.
+      const code = r.status === undefined ? '<error>' : String(r.status);
+      series = {
+        requests: this.restRequests.labels({ code, method: r.method, host: r.host }),
+        duration: this.restDuration.labels({ verb: r.method, host: r.host }),
+        ...(r.status !== undefined && !r.watch ? { api: this.apiRequests.labels({ verb: r.method, resource: r.resource, code }) } : {}),
+      };
+      this.requestSeries.set(key, series);
+    }
+    series.requests.inc();
+    if (r.seconds !== undefined) series.duration.observe(r.seconds);
+    series.api?.inc();
   }
 
   /** A credential's status as the cache holds it after a reconcile. */

@@ -45,6 +45,11 @@ export async function idle(ctx: RunContext, op: OperatorProcess, expectedPasswor
   ctx.rec.add('idle', `requests in ${window} s (operator's own count, watches aside)`, 'requests', own);
   ctx.rec.add('idle', `watch restarts + relists in ${window} s (operator's own count)`, 'requests', restarts);
   ctx.rec.add('idle', `operator CPU in ${window} s`, 'cpu-s', cpu);
+  // The warm operator's footprint at this size, after fan-out, rotation and the idle window.
+  const mem = op.memory();
+  ctx.rec.add('idle', 'operator RSS at the end of the window', 'MiB', mem.rssMiB);
+  ctx.rec.add('idle', 'operator peak RSS so far (VmHWM)', 'MiB', mem.hwmMiB);
+  ctx.rec.add('idle', 'operator heap used at the end of the window', 'MiB', (await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20);
   ctx.rec.details.idle = {
     windowSeconds: window,
     operatorResources: [...OPERATOR_RESOURCES],
