@@ -58,15 +58,13 @@ export class Applier {
    * status when it failed. Never the body, which for a Secret is the credential itself.
    */
   private async write<T>(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, request: () => Promise<T>): Promise<T> {
-    const fields = () => ({ verb, kind, namespace, [kind === 'Secret' ? 'secret' : 'serviceAccount']: name });
     // The line's fields are only built when debug is on: a fan-out makes thousands of writes.
-    const debug = this.log?.isLevelEnabled('debug') === true;
     try {
       const response = await request();
-      if (debug) this.log!.debug(fields(), 'write');
+      if (this.log?.isLevelEnabled('debug')) this.log.debug(writeFields(verb, kind, namespace, name), 'write');
       return response;
     } catch (err) {
-      if (debug) this.log!.debug({ ...fields(), status: err instanceof KubeError ? err.status : undefined }, 'write failed');
+      if (this.log?.isLevelEnabled('debug')) this.log.debug({ ...writeFields(verb, kind, namespace, name), status: err instanceof KubeError ? err.status : undefined }, 'write failed');
       throw err;
     }
   }
@@ -323,6 +321,10 @@ function conflictError(namespace: string, name: string, found: Secret, credentia
   const holder = heldBy(found);
   if (holder && holder !== credential.name) return conflictMessage(namespace, name, holder);
   return conflictMessage(namespace, name, undefined, ours(found));
+}
+
+function writeFields(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): Record<string, string> {
+  return { verb, kind, namespace, [kind === 'Secret' ? 'secret' : 'serviceAccount']: name };
 }
 
 type Task = () => Promise<void>;
