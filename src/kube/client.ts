@@ -1,12 +1,15 @@
 // The one place that talks HTTP to the API server. It uses client-node for configuration,
-// authentication, TLS and watch streaming, and exchanges plain JSON: client-node's typed layer
-// turns timestamps into Dates and drops fields it does not know, while its Watch yields the wire
-// JSON, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
+// authentication and TLS options, and exchanges plain JSON over node's own HTTP client (see
+// connection-pool.ts): client-node's typed layer turns timestamps into Dates and drops fields it
+// does not know, and caches must hold one shape. Every caller gets the same error type with the HTTP status,
 // the API reason and any Retry-After.
-import { HttpMethod, KubeConfig, RequestContext, Watch } from './client-node.ts';
-import { getGlobalDispatcher, request as send, type Dispatcher } from 'undici';
+import type { Agent } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { HttpMethod, KubeConfig, RequestContext } from './client-node.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
+import { asIdleTimeout, open, readText, type Opened } from './exchange.ts';
+import { WatchLines } from './watch-lines.ts';
 import { TokenBucket } from './ratelimit.ts';
 
 export interface Resource {
@@ -105,44 +108,35 @@ export interface WatchHandle {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: string;
+  private readonly secure: boolean;
   /** client-node's authentication, with every request's and watch's connection from `pool`. */
   private readonly pooled: KubeConfig;
   private readonly pool = new ConnectionPool();
-  private readonly watcher: Watch;
-  /** client-node's Watch sends the headers authentication leaves in the request: this one adds Accept. */
-  private readonly metadataWatcher: Watch;
+  /** How long a watch may stay silent before it is cut and resumed (client-go's is about 30 s too). */
+  private watchInactivityMs = 30_000;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
   private limiter: TokenBucket | undefined;
-  private auth: { headers: Record<string, string>; dispatcher: Dispatcher | undefined; until: number } | undefined;
+  private auth: { headers: Record<string, string>; via: Via; until: number } | undefined;
 
   constructor(config: KubeConfig, fieldManager = 'regcred-operator') {
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.config = config;
     this.server = cluster.server.replace(/\/$/, '');
+    this.secure = this.server.startsWith('https:');
     const pool = this.pool;
+    const secure = this.secure;
     // applySecurityAuthentication ends by asking this.createDispatcher for a new agent; this copy of
-    // the config answers with the shared pool (client-node's own agent only behind a proxy).
+    // the config answers with the shared pool (client-node's own undici agent only behind a proxy).
     const original = config as unknown as { createDispatcher(cluster: unknown, agentOptions: unknown): unknown };
     this.pooled = Object.create(config, {
       createDispatcher: {
         value(this: KubeConfig, c: Parameters<KubeConfig['createDispatcherOptions']>[0], agentOptions: Parameters<KubeConfig['createDispatcherOptions']>[1]) {
-          return pool.dispatcher(this.createDispatcherOptions(c, agentOptions)) ?? original.createDispatcher.call(this, c, agentOptions);
+          return pool.agent(this.createDispatcherOptions(c, agentOptions), secure) ?? original.createDispatcher.call(this, c, agentOptions);
         },
       },
     }) as KubeConfig;
-    this.watcher = new Watch(this.pooled);
-    const pooled = this.pooled;
-    const withAccept = Object.create(pooled, {
-      applySecurityAuthentication: {
-        value: async (ctx: RequestContext) => {
-          await pooled.applySecurityAuthentication(ctx);
-          ctx.setHeaderParam('Accept', PARTIAL_METADATA);
-        },
-      },
-    }) as KubeConfig;
-    this.metadataWatcher = new Watch(withAccept);
     this.fieldManager = fieldManager;
   }
 
@@ -155,11 +149,11 @@ export class KubeClient {
   }
 
   /**
-   * How long a watch may stay silent before it is cut and resumed. client-node keeps this in a
-   * private field with no setter (30 s); it is the only way it detects a half-open connection.
+   * How long a watch may stay silent before it is cut and resumed: the only way a half-open
+   * connection is noticed.
    */
   setWatchInactivityTimeout(ms: number): void {
-    for (const w of [this.watcher, this.metadataWatcher]) (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ms;
+    this.watchInactivityMs = ms;
   }
 
   /** Client-side rate limit on requests (watches excepted), as client-go's QPS and burst. */
@@ -208,35 +202,23 @@ export class KubeClient {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    // undici's request() rather than fetch(): the same connection pool without the WHATWG stream,
-    // Request/Response and signal machinery, which cost more CPU per write than the rest of a write.
     // Each phase is bounded: connecting and waiting for the headers, then every gap in the body.
     const timeout = opts.timeoutMs ?? 30_000;
-    let status: number;
+    let response: Opened | undefined;
     let text: string;
-    let retryAfter: string | string[] | undefined;
-    let received: number | undefined;
     try {
-      const response = await send(url, {
-        method,
-        headers,
-        body,
-        dispatcher: auth.dispatcher ?? getGlobalDispatcher(),
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
-      status = response.statusCode;
-      received = status;
-      retryAfter = response.headers['retry-after'];
-      text = await response.body.text();
+      response = await open(url, { method, headers, ...(body !== undefined ? { body } : {}), idleTimeoutMs: timeout, via: auth.via });
+      text = await readText(response.body);
     } catch (err) {
       // No complete response (refused, reset, timed out): the next request starts on new connections.
       this.pool.reset();
-      observed(received);
-      throw err;
+      observed(response?.status);
+      throw asIdleTimeout(err, timeout);
     }
+    const status = response.status;
+    const retryAfter = response.headers['retry-after'];
     observed(status);
-    if (status < 200 || status > 299) throw toKubeError(status, text, Array.isArray(retryAfter) ? retryAfter[0]! : retryAfter ?? null);
+    if (status < 200 || status > 299) throw toKubeError(status, text, retryAfter ?? null);
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
   }
@@ -248,15 +230,15 @@ export class KubeClient {
    * they name is the current one, so a reset or renewal is seen at once and a new token within a
    * second.
    */
-  private async authentication(url: URL, method: keyof typeof HttpMethod): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
+  private async authentication(url: URL, method: keyof typeof HttpMethod): Promise<{ headers: Record<string, string>; via: Via }> {
     const kept = this.auth;
     const now = performance.now();
-    if (kept && kept.until > now && this.pool.isCurrent(kept.dispatcher)) return kept;
+    if (kept && kept.until > now && this.pool.isCurrent(kept.via)) return kept;
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.pooled.applySecurityAuthentication(ctx);
-    const fresh = { headers: ctx.getHeaders() as unknown as Record<string, string>, dispatcher: ctx.getDispatcher() as Dispatcher | undefined, until: now + AUTH_REUSE_MS };
+    const fresh = { headers: ctx.getHeaders() as unknown as Record<string, string>, via: ctx.getDispatcher() as unknown as Via, until: now + AUTH_REUSE_MS };
     // Behind a proxy client-node makes a new dispatcher per request: nothing to keep.
-    this.auth = this.pool.isCurrent(fresh.dispatcher) ? fresh : undefined;
+    this.auth = this.pool.isCurrent(fresh.via) ? fresh : undefined;
     return fresh;
   }
 
@@ -329,7 +311,8 @@ export class KubeClient {
 
   /**
    * Streams watch events until the server closes the stream, an error occurs, or no byte arrives
-   * for client-node's inactivity timeout (which is how a half-open connection is noticed).
+   * for the inactivity timeout (which is how a half-open connection is noticed). Resolves once the
+   * stream is accepted or has failed; `onDone` is called exactly once, also after `stop()`.
    */
   async watch(
     res: Resource,
@@ -339,57 +322,90 @@ export class KubeClient {
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
     const { metadataOnly, ...query } = opts;
-    const watcher = metadataOnly ? this.metadataWatcher : this.watcher;
+    const url = new URL(this.server + this.path(res, namespace));
+    url.searchParams.set('watch', 'true');
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const idle = this.watchInactivityMs;
     let stopped = false;
-    // Counted once: when the watch ends before client-node's watch() returns (refused, or no
-    // response), else as a 200 when it returns, which is once the response's headers came.
-    let counted = false;
-    const count = (err: unknown) => {
-      if (counted) return;
-      counted = true;
-      this.observer?.({ method: 'GET', resource: res.plural, host: new URL(this.server).host, watch: true, ...watchStatus(err) });
+    let ended = false;
+    const stream: { body?: Opened['body'] } = {};
+    const end = (err: unknown) => {
+      if (ended) return;
+      ended = true;
+      stream.body?.destroy();
+      // Refused, reset or silent (a refusal with a status says nothing about the connection):
+      // requests and watches after this one start on new connections.
+      if (err && !stopped && !(err instanceof KubeError)) this.pool.reset();
+      onDone(stopped ? null : err);
     };
-    const controller = await watcher.watch(this.path(res, namespace), query, onEvent, (err) => {
-      count(err);
-      // Refused, reset or silent (a refusal with a status is a KubeError and says nothing about the
-      // connection): requests and watches after this one start on new connections.
-      if (err && !stopped && !isStatusError(err)) this.pool.reset();
-      onDone(watchError(err));
-    });
-    count(null);
-    return {
+    const count = (status?: number) => this.observer?.({ method: 'GET', resource: res.plural, host: url.host, watch: true, ...(status !== undefined ? { status } : {}) });
+    const handle: WatchHandle = {
       stop: () => {
         stopped = true;
-        controller.abort();
+        end(null);
       },
     };
+    let opened: Opened;
+    try {
+      const auth = await this.authentication(url, 'GET');
+      const headers = metadataOnly ? { ...auth.headers, Accept: PARTIAL_METADATA } : auth.headers;
+      opened = await open(url, { method: 'GET', headers, idleTimeoutMs: idle, via: auth.via });
+    } catch (err) {
+      count();
+      end(asIdleTimeout(err, idle));
+      return handle;
+    }
+    count(opened.status);
+    // Stopped while connecting.
+    if (ended) {
+      opened.body.destroy();
+      return handle;
+    }
+    if (opened.status !== 200) {
+      let text = '';
+      try {
+        text = await readText(opened.body);
+      } catch {
+        // the status says enough
+      }
+      end(toKubeError(opened.status, text, null));
+      return handle;
+    }
+    const body = (stream.body = opened.body);
+    const lines = new WatchLines();
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
+      if (ended) return;
+      for (const line of lines.push(chunk)) {
+        let event: { type?: unknown; object?: unknown };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          end(new Error(`a watch event of ${res.plural} that is not JSON (${line.length} bytes)`));
+          return;
+        }
+        try {
+          onEvent(String(event.type), event.object);
+        } catch (err) {
+          end(err);
+        }
+        if (ended) return;
+      }
+    });
+    body.on('error', (err) => end(asIdleTimeout(err, idle)));
+    body.once('end', () => end(null));
+    // A connection cut before the stream's end closes it without 'end' (node may not say why).
+    body.once('close', () => end(body.readableEnded ? null : new Error(`the watch of ${res.plural} was cut off`)));
+    return handle;
   }
-}
-
-/** A watch's status from how it ended: none for an error without a status (no response). */
-function watchStatus(err: unknown): { status?: number } {
-  if (!err) return { status: 200 };
-  const status = (err as { statusCode?: unknown }).statusCode;
-  return typeof status === 'number' ? { status } : {};
-}
-
-const isStatusError = (err: unknown) => err instanceof Error && typeof (err as { statusCode?: unknown }).statusCode === 'number';
-
-/**
- * client-node's Watch reports a refused watch (410 Gone included) as a plain Error whose message is
- * the status text and whose `statusCode` is the status; callers test statuses on KubeError only.
- */
-function watchError(err: unknown): unknown {
-  const status = err instanceof Error ? (err as { statusCode?: unknown }).statusCode : undefined;
-  if (typeof status !== 'number') return err;
-  // The response body (a Status with the reason) is not read by client-node, so no reason is known.
-  return new KubeError(status, '', (err as Error).message || `HTTP ${status}`);
 }
 
 function withTypeMeta(res: Resource, body: unknown): unknown {
   if (typeof body !== 'object' || body === null) return body;
   return { apiVersion: res.group ? `${res.group}/${res.version}` : res.version, kind: res.kind, ...body };
 }
+
+type Via = Agent | Dispatcher | undefined;
 
 function toKubeError(status: number, text: string, retryAfter: string | null): KubeError {
   let reason = '';

@@ -1,20 +1,27 @@
-// One HTTP/1.1 connection pool for every request and watch of a process. client-node builds a new
-// undici Agent (a new connection and TLS handshake) for each request and each watch, and undici 8
-// negotiates HTTP/2 by default. Over HTTP/2, every request shares one connection: when kube-apiserver
-// was killed and restarted under load, that session was left in a state where new requests and watch
-// connects on it timed out, 30 s each, until the pool was replaced minutes later (reproduced by
-// test/chaos/restarts.test.ts under CPU load). Over HTTP/1.1 each request in flight has a connection of
-// its own, a dead one fails alone, and the pool is also dropped after any network-level failure, so
-// the next request always starts from fresh connections.
+// One HTTP/1.1 connection pool for every request and watch of a process, on node's own http/https
+// agents. client-node would build a new undici Agent (a new connection and TLS handshake) for each
+// request and each watch; undici also parses HTTP in WebAssembly, whose compiled module and memory
+// add about 19 MiB of resident memory to a process that has made one request (node's http parser is
+// part of the binary). Each request in flight has a connection of its own, so a dead one fails
+// alone, and the pool is dropped after any network-level failure, so the next request always starts
+// from fresh connections. (HTTP/2, where every request shares one connection, left that connection
+// timing out every request for minutes after kube-apiserver was killed under load.)
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
 import type { DispatcherOptions } from './client-node.ts';
 
 /** Rotated client certificates and CA files are picked up at the next renewal. */
 export const POOL_RENEW_MS = 5 * 60_000;
 
+/** TCP keep-alive probes start after this long idle, as client-go's dialer. */
+const TCP_KEEPALIVE_MS = 30_000;
+
+export type PooledAgent = HttpAgent & { retire(): void };
+
 export class ConnectionPool {
-  private current: { agent: Agent; since: number } | undefined;
+  private current: { agent: PooledAgent; since: number } | undefined;
   private readonly renewMs: number;
   private readonly now: () => number;
 
@@ -27,20 +34,20 @@ export class ConnectionPool {
    * The shared agent for direct connections (with or without TLS options); undefined for proxies,
    * which keep client-node's own dispatcher.
    */
-  dispatcher(options: DispatcherOptions): Dispatcher | undefined {
+  agent(options: DispatcherOptions, secure = true): PooledAgent | undefined {
     if (options.type !== 'agent' && options.type !== 'none') return undefined;
     const now = this.now();
     if (!this.current || now - this.current.since > this.renewMs) {
       this.retire();
-      const connect = options.type === 'agent' ? withSharedContext(options.connect) : undefined;
-      this.current = { agent: new Agent({ allowH2: false, ...(connect ? { connect } : {}) }), since: now };
+      const tls = options.type === 'agent' ? withSharedContext(options.connect) : {};
+      this.current = { agent: secure ? new PoolHttpsAgent({ ...AGENT_OPTIONS, ...tls }) : new PoolHttpAgent(AGENT_OPTIONS), since: now };
     }
     return this.current.agent;
   }
 
-  /** Whether the dispatcher is the pool's agent and still current (neither reset nor due for renewal). */
-  isCurrent(dispatcher: Dispatcher | undefined): boolean {
-    return !!dispatcher && dispatcher === this.current?.agent && this.now() - this.current.since <= this.renewMs;
+  /** Whether the agent is the pool's and still current (neither reset nor due for renewal). */
+  isCurrent(agent: unknown): boolean {
+    return !!agent && agent === this.current?.agent && this.now() - this.current.since <= this.renewMs;
   }
 
   /**
@@ -54,11 +61,32 @@ export class ConnectionPool {
   private retire(): void {
     const old = this.current?.agent;
     this.current = undefined;
-    // close() lets requests in flight (watches included) finish; a watch holds its connection until
-    // it ends, and every watch ends within the inactivity timeout or its server-side timeout.
-    void old?.close().catch(() => undefined);
+    old?.retire();
   }
 }
+
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, scheduling: 'lifo' } as const;
+
+// A retired agent closes its idle connections and every connection whose request ends; requests in
+// flight (watches included) finish on theirs. A watch ends within the inactivity timeout or its
+// server-side timeout.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- TypeScript's form for a mixin's base
+function retiring<A extends new (...args: any[]) => HttpAgent>(Base: A) {
+  return class extends Base {
+    private retired = false;
+    override keepSocketAlive(socket: Socket): boolean {
+      // node's returns whether it kept the socket; its type says void.
+      return !this.retired && (super.keepSocketAlive(socket) as unknown as boolean);
+    }
+    retire(): void {
+      this.retired = true;
+      for (const sockets of Object.values(this.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    }
+  };
+}
+
+const PoolHttpsAgent = retiring(HttpsAgent);
+const PoolHttpAgent = retiring(HttpAgent);
 
 type ConnectOptions = Extract<DispatcherOptions, { type: 'agent' }>['connect'];
 
@@ -66,8 +94,12 @@ type ConnectOptions = Extract<DispatcherOptions, { type: 'agent' }>['connect'];
  * One TLS context for all of an agent's connections: given the CA, certificate and key instead,
  * every new connection parses them into a context of its own, about half of its handshake's CPU.
  */
-function withSharedContext(connect: ConnectOptions): ConnectOptions {
-  const { ca, cert, key, pfx, passphrase, ...rest } = connect;
-  if (ca === undefined && cert === undefined && key === undefined && pfx === undefined) return connect;
-  return { ...rest, secureContext: createSecureContext({ ca, cert, key, pfx, passphrase }) };
+function withSharedContext(connect: ConnectOptions): AgentOptions {
+  const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = connect;
+  const verify = {
+    ...(rejectUnauthorized !== undefined ? { rejectUnauthorized } : {}),
+    ...(servername !== undefined ? { servername } : {}),
+  };
+  if (ca === undefined && cert === undefined && key === undefined && pfx === undefined) return verify;
+  return { ...verify, secureContext: createSecureContext({ ca, cert, key, pfx, passphrase }) };
 }

@@ -5,10 +5,6 @@ import { KubeError } from './client.ts';
 /** An error as a log field: name, message and HTTP status only. */
 export function describe(err: unknown): { name?: string; message: string; status?: number } {
   if (err instanceof KubeError) return { name: err.name, message: err.message, status: err.status };
-  if (err instanceof Error) {
-    // client-node's Watch reports a refused watch as a plain Error with a statusCode.
-    const status = (err as { statusCode?: unknown }).statusCode;
-    return typeof status === 'number' ? { name: err.name, message: err.message, status } : { name: err.name, message: err.message };
-  }
+  if (err instanceof Error) return { name: err.name, message: err.message };
   return { message: String(err) };
 }

@@ -455,8 +455,6 @@ function isInactivityTimeout(err: unknown): boolean {
   return err instanceof Error && err.name === 'TimeoutError';
 }
 
-/** KubeClient turns client-node's refused-watch Error into a KubeError; the raw form is accepted too. */
 function isGone(err: unknown): boolean {
-  if (err instanceof KubeError) return err.status === 410;
-  return err instanceof Error && (err as { statusCode?: unknown }).statusCode === 410;
+  return err instanceof KubeError && err.status === 410;
 }

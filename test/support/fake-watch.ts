@@ -1,6 +1,6 @@
 // A stand-in for the part of KubeClient an Informer uses (list and watch), driven step by step by a
 // test. Each call is recorded; a test awaits the call it expects instead of waiting for time to pass.
-import type { KubeClient, ListOptions, ObjectList, Resource, WatchHandle } from '../../src/kube/client.ts';
+import { KubeError, type KubeClient, type ListOptions, type ObjectList, type Resource, type WatchHandle } from '../../src/kube/client.ts';
 import type { KubeObject } from '../../src/kube/objects.ts';
 
 type WatchOptions = ListOptions & { timeoutSeconds?: number; allowWatchBookmarks?: boolean };
@@ -77,9 +77,9 @@ export class FakeKube {
     const connect = this.connects.shift() ?? { kind: 'ok' };
     if (connect.kind === 'reject') throw connect.error;
     if (connect.kind === 'http') {
-      // What client-node 2.0.1's Watch does on a non-200 response: done(Error with statusCode) first,
-      // then resolve with its AbortController.
-      w.end(Object.assign(new Error(connect.statusText), { statusCode: connect.status }));
+      // What KubeClient.watch does on a non-200 response: onDone(KubeError) first, then resolve with
+      // the handle.
+      w.end(new KubeError(connect.status, '', connect.statusText));
     }
     return {
       stop: () => {

@@ -16,24 +16,24 @@ describe('ConnectionPool', () => {
   it('hands out one agent until it is older than the renewal period, then a new one', () => {
     let now = 0;
     const pool = new ConnectionPool(1000, () => now);
-    const a = pool.dispatcher({ type: 'none' });
+    const a = pool.agent({ type: 'none' });
     now = 1000;
-    expect(pool.dispatcher({ type: 'agent', connect: {} })).toBe(a);
+    expect(pool.agent({ type: 'agent', connect: {} })).toBe(a);
     now = 1001;
-    const b = pool.dispatcher({ type: 'none' });
+    const b = pool.agent({ type: 'none' });
     expect(b).toBeDefined();
     expect(b).not.toBe(a);
   });
 
   it('starts a new agent after reset', () => {
     const pool = new ConnectionPool(60_000, () => 0);
-    const a = pool.dispatcher({ type: 'none' });
+    const a = pool.agent({ type: 'none' });
     pool.reset();
-    expect(pool.dispatcher({ type: 'none' })).not.toBe(a);
+    expect(pool.agent({ type: 'none' })).not.toBe(a);
   });
 
   it('leaves proxied connections to client-node', () => {
-    expect(new ConnectionPool().dispatcher({ type: 'proxy', uri: 'http://proxy:3128', requestTls: {}, connect: {} })).toBeUndefined();
+    expect(new ConnectionPool().agent({ type: 'proxy', uri: 'http://proxy:3128', requestTls: {}, connect: {} })).toBeUndefined();
   });
 });
 

@@ -149,7 +149,7 @@ describe('a watch that keeps failing', () => {
 });
 
 describe('410 Gone', () => {
-  it('on the watch request itself (client-node calls done with an Error whose statusCode is 410) relists at once', async () => {
+  it('on the watch request itself (refused with HTTP 410) relists at once', async () => {
     fake.versions = ['10', '20'];
     fake.connects = [{ kind: 'http', status: 410, statusText: 'Gone' }];
     informer.start();
@@ -160,7 +160,7 @@ describe('410 Gone', () => {
     expect((await fake.watchNumber(2)).opts.resourceVersion).toBe('20');
   });
 
-  it('as the KubeError KubeClient.watch reports relists at once', async () => {
+  it('ending a watch that was accepted relists at once', async () => {
     fake.versions = ['10', '20'];
     const w1 = await started();
     w1.end(new KubeError(410, '', 'Gone'));
