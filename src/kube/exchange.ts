@@ -1,6 +1,6 @@
-// One HTTP exchange with the API server: send a request, get the status, the headers and the body
-// as a stream. Direct connections go over the pool's node agent; behind a proxy, over the undici
-// dispatcher client-node made for it.
+// One HTTP exchange: send a request, get the status, the headers and the body as a stream. With the
+// API server, direct connections go over the pool's node agent and, behind a proxy, over the undici
+// dispatcher client-node made for it; a registry probe brings agents of its own.
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
@@ -23,6 +23,8 @@ export interface ExchangeOptions {
   idleTimeoutMs: number;
   /** The pool's agent, else an undici dispatcher (a proxy), else a one-off connection. */
   via: Agent | Dispatcher | undefined;
+  /** Aborting destroys the request (and its connection) with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export function timeoutError(ms: number): Error {
@@ -42,7 +44,13 @@ export async function open(url: URL, opts: ExchangeOptions): Promise<Opened> {
   return new Promise<Opened>((resolve, reject) => {
     // `timeout` is the socket's idle timeout: it covers the connect, the wait for the headers and
     // every gap in the body, and node keeps it for this exchange only.
-    const req = send(url, { method: opts.method, headers, agent: (opts.via as Agent | undefined) ?? false, timeout: opts.idleTimeoutMs });
+    const req = send(url, {
+      method: opts.method,
+      headers,
+      agent: (opts.via as Agent | undefined) ?? false,
+      timeout: opts.idleTimeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     req.once('timeout', () => req.destroy(timeoutError(opts.idleTimeoutMs)));
     req.on('error', reject);
     req.once('response', (res) => {
@@ -61,6 +69,7 @@ async function openThroughDispatcher(url: URL, opts: ExchangeOptions, dispatcher
     headers: opts.headers,
     body: opts.body,
     dispatcher,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     headersTimeout: opts.idleTimeoutMs,
     bodyTimeout: opts.idleTimeoutMs,
   });

@@ -1,13 +1,16 @@
 // client-node's KubeConfig module imports the package's generated index, and with it every API class
-// and model of every Kubernetes group, only to build API clients the operator never makes. A resolve
-// hook hands that one import the small module beside this file instead. It must be registered before
-// client-node is first imported, so the entry point registers it and then imports the rest.
+// and model of every Kubernetes group, only to build API clients the operator never makes; it and the
+// generated fetch module also import undici, which the operator uses only behind a proxy. Resolve
+// hooks hand the index import the small module client-node-gen beside this file, and client-node's
+// undici imports undici-lazy, which loads undici on first use. They must be registered before
+// client-node is first imported, so the entry point registers them and then imports the rest.
 import { registerHooks } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const GENERATED_INDEX = '/@kubernetes/client-node/dist/gen/index.js';
 const CONFIG_MODULE = '/@kubernetes/client-node/dist/config.js';
+const CLIENT_NODE = '/@kubernetes/client-node/dist/';
 
 let registered = false;
 
@@ -15,12 +18,15 @@ export function loadClientNodeLean(): void {
   if (registered) return;
   registered = true;
   // src/*.ts when run from source, dist/*.js when built.
-  const replacement = new URL(`./client-node-gen${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+  const beside = (name: string) => new URL(`./${name}${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+  const generated = beside('client-node-gen');
+  const lazyUndici = beside('undici-lazy');
   registerHooks({
     resolve(specifier, context, nextResolve) {
+      if (specifier === 'undici' && context.parentURL?.includes(CLIENT_NODE)) return { url: lazyUndici, shortCircuit: true };
       const resolved = nextResolve(specifier, context);
       if (resolved.url.endsWith(GENERATED_INDEX) && context.parentURL?.endsWith(CONFIG_MODULE)) {
-        return { ...resolved, url: replacement, shortCircuit: true };
+        return { ...resolved, url: generated, shortCircuit: true };
       }
       return resolved;
     },

@@ -3,13 +3,14 @@
 // credentials, then answer the challenge, either Basic (the credentials to the registry) or Bearer
 // (the credentials to the token service the registry names, then its token to the registry).
 //
-// Pure apart from the network: no logging, no global state. Each probe has an HTTP agent of its
-// own (its own TLS trust), closed when the probe ends. Credentials go only to the registry and to
+// Pure apart from the network: no logging, no global state. Each probe has HTTP agents of its own
+// (its own TLS trust), closed when the probe ends. Credentials go only to the registry and to
 // the token realm it names, never over plain HTTP unless the registry itself is plain HTTP, and no
 // message carries a credential, a token or a query string.
 import { getCACertificates } from 'node:tls';
-import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request } from 'undici';
+import { Agent as HttpAgent, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { open } from '../../kube/exchange.ts';
 import { DOCKER_HUB_KEY, basicAuth, registryKey } from '../dockerconfig.ts';
 import { classifyNetworkError } from './network-errors.ts';
 import { parseWWWAuthenticate, type AuthChallenge } from './www-authenticate.ts';
@@ -93,19 +94,16 @@ export async function probeRegistry(target: ProbeTarget, options: ProbeOptions =
     return { server: target.server, result: 'Unexpected', message: 'the CA bundle holds no PEM certificate; nothing was sent', ...plain };
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-  const agent = new Agent({
-    // One request at a time over HTTP/1.1: nothing to gain from HTTP/2 for a handful of requests.
-    allowH2: false,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connect: {
-      timeout: timeoutMs,
+  const agents: Agents = {
+    'http:': new HttpAgent({ keepAlive: true }),
+    'https:': new HttpsAgent({
+      keepAlive: true,
       rejectUnauthorized: !target.insecureSkipTLSVerify,
       // The roots a plain connection would trust (bundled, NODE_EXTRA_CA_CERTS, --use-system-ca) and the bundle.
       ...(caBundle !== undefined ? { ca: [...getCACertificates('default'), caBundle] } : {}),
-    },
-  });
-  const probe = new Probe(target, endpoint, agent, timeoutMs, options.signal);
+    }),
+  };
+  const probe = new Probe(target, endpoint, agents, timeoutMs, options.signal);
   try {
     const { result, message } = await probe.run();
     return { server: target.server, result, message, ...plain };
@@ -114,11 +112,13 @@ export async function probeRegistry(target: ProbeTarget, options: ProbeOptions =
     if (err instanceof Failure) return { server: target.server, result: err.result, message: err.message, ...plain };
     return { server: target.server, result: 'Unexpected', message: `the probe failed: ${probe.describe(err)}`, ...plain };
   } finally {
-    // Ends every connection and any request still pending; a socket still connecting is dropped by
-    // its connect timeout (timeoutMs) at the latest.
-    await agent.destroy().catch(() => undefined);
+    // Ends every connection, and with it any request still pending.
+    for (const agent of Object.values(agents)) agent.destroy();
   }
 }
+
+/** One agent per scheme: the registry and its token service may differ (plain HTTP only for a plain-HTTP registry). */
+type Agents = Record<'http:' | 'https:', HttpAgent>;
 
 /** An outcome decided in the middle of the probe. */
 class Failure extends Error {
@@ -145,17 +145,17 @@ interface Reply {
 class Probe {
   private readonly target: ProbeTarget;
   private readonly endpoint: { base: URL; plainHTTP: boolean };
-  private readonly agent: Agent;
+  private readonly agents: Agents;
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal | undefined;
   private readonly v2: URL;
   /** What no message may hold: the password, its Basic forms, and any token received. */
   private readonly secrets: string[];
 
-  constructor(target: ProbeTarget, endpoint: { base: URL; plainHTTP: boolean }, agent: Agent, timeoutMs: number, signal: AbortSignal | undefined) {
+  constructor(target: ProbeTarget, endpoint: { base: URL; plainHTTP: boolean }, agents: Agents, timeoutMs: number, signal: AbortSignal | undefined) {
     this.target = target;
     this.endpoint = endpoint;
-    this.agent = agent;
+    this.agents = agents;
     this.timeoutMs = timeoutMs;
     this.signal = signal;
     this.v2 = new URL('/v2/', endpoint.base);
@@ -285,7 +285,9 @@ class Probe {
       return await abortable(this.exchange(url, headers, keepBody, signal), signal);
     } catch (err) {
       if (this.signal?.aborted) throw this.signal.reason;
-      if (deadline.signal.aborted) throw new Failure('Unreachable', `cannot reach ${where}: no complete answer within ${this.timeoutMs} ms`);
+      if (deadline.signal.aborted || (err instanceof Error && err.name === 'TimeoutError')) {
+        throw new Failure('Unreachable', `cannot reach ${where}: no complete answer within ${this.timeoutMs} ms`);
+      }
       const { result, detail } = classifyNetworkError(err);
       if (result === 'TLSError') throw new Failure('TLSError', `TLS failure with ${where}: ${detail}`);
       if (result === 'Unreachable') throw new Failure('Unreachable', `cannot reach ${where}: ${detail}`);
@@ -295,17 +297,16 @@ class Probe {
     }
   }
 
-  /** The request and its body, bounded by the agent's timeouts and by `signal`. */
+  /** The request and its body, bounded by an idle timeout and by `signal`. */
   private async exchange(url: URL, headers: Record<string, string>, keepBody: boolean, signal: AbortSignal): Promise<Reply> {
-    const response = await request(url, {
+    const response = await open(url, {
       method: 'GET',
       headers: { 'user-agent': USER_AGENT, ...headers },
-      dispatcher: this.agent,
+      idleTimeoutMs: this.timeoutMs,
+      via: this.agents[url.protocol as keyof Agents],
       signal,
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
     });
-    const reply: Reply = { status: response.statusCode, headers: response.headers };
+    const reply: Reply = { status: response.status, headers: response.headers };
     // Read to the end (a stalled or broken body fails the request, as body.dump() would hide),
     // keeping only what was asked for, and stop at the limit.
     const limit = keepBody ? TOKEN_RESPONSE_LIMIT : DISCARD_LIMIT;
@@ -338,9 +339,9 @@ function display(url: URL): string {
 }
 
 /**
- * Settles with `promise`, or rejects with the signal's reason as soon as it aborts: undici leaves a
- * request waiting for its connection until the connect timeout, whatever its signal says. The
- * request left behind ends when the probe's agent is destroyed.
+ * Settles with `promise`, or rejects with the signal's reason as soon as it aborts, whatever the
+ * request's own handling of the signal. A request left behind ends when the probe's agents are
+ * destroyed.
  */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
