@@ -22,7 +22,7 @@ RESULTS := .cluster/test-results
 report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        test-e2e cluster-up cluster-down kubectl dev run bench build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
+        test-e2e cluster-up cluster-down kubectl dev run bench bench-ab build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
         deploy undeploy docker-build kind-e2e
 
 help:
@@ -145,6 +145,13 @@ dev: cluster-up
 # Results (a table, and bench/results/<date>-<sha>.{json,md,svg}) are meant to be committed.
 bench: build controlplane
 	node scripts/bench.ts $(ARGS)
+
+# Builds side by side on one control plane, runs interleaved (scripts/bench-ab.ts), e.g. this tree
+# against a worktree of the previous commit with its own dist/:
+#   git worktree add ../before HEAD~1 && ln -s "$PWD/node_modules" ../before/ && (cd ../before && node_modules/.bin/tsc -p tsconfig.build.json)
+#   make bench-ab ARGS='startup 10000 2 before=../before after=.'
+bench-ab: build controlplane
+	node scripts/bench-ab.ts $(ARGS)
 
 run: deps
 	node src/main.ts --kubeconfig $(KUBECONFIG) $(ARGS)

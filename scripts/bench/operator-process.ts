@@ -49,6 +49,8 @@ export interface OperatorStartOptions {
   extraArgs: string[];
   /** Flags for node itself, such as --max-old-space-size. */
   nodeArgs?: string[];
+  /** The directory whose dist/main.js runs (scripts/bench-ab.ts); this one by default. */
+  cwd?: string;
 }
 
 export interface ExitInfo {
@@ -95,7 +97,7 @@ export class OperatorProcess {
     ];
     const spawnedAt = performance.now();
     // NODE_OPTIONS is cleared so the only heap limit is the one a scenario asks for.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment(), NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment(), NODE_OPTIONS: '' }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     closeSync(out);
     if (!child.pid) throw new Error('the operator did not start');
     return new OperatorProcess(child, spawnedAt, opts.logFile, metricsPort!, healthPort!);

@@ -18,16 +18,24 @@ export const POOL_RENEW_MS = 5 * 60_000;
 /** TCP keep-alive probes start after this long idle, as client-go's dialer. */
 const TCP_KEEPALIVE_MS = 30_000;
 
+/**
+ * An idle connection is closed after this long: a fan-out opens one per write in flight, and each
+ * holds TLS state and buffers; the steady trickle of writes after it needs few.
+ */
+export const IDLE_CONNECTION_MS = 10_000;
+
 export type PooledAgent = HttpAgent & { retire(): void };
 
 export class ConnectionPool {
   private current: { agent: PooledAgent; since: number } | undefined;
   private readonly renewMs: number;
   private readonly now: () => number;
+  private readonly options: typeof AGENT_OPTIONS;
 
-  constructor(renewMs = POOL_RENEW_MS, now: () => number = Date.now) {
+  constructor(renewMs = POOL_RENEW_MS, now: () => number = Date.now, idleMs = IDLE_CONNECTION_MS) {
     this.renewMs = renewMs;
     this.now = now;
+    this.options = { ...AGENT_OPTIONS, timeout: idleMs };
   }
 
   /**
@@ -40,7 +48,7 @@ export class ConnectionPool {
     if (!this.current || now - this.current.since > this.renewMs) {
       this.retire();
       const tls = options.type === 'agent' ? withSharedContext(options.connect) : {};
-      this.current = { agent: secure ? new PoolHttpsAgent({ ...AGENT_OPTIONS, ...tls }) : new PoolHttpAgent(AGENT_OPTIONS), since: now };
+      this.current = { agent: secure ? new PoolHttpsAgent({ ...this.options, ...tls }) : new PoolHttpAgent(this.options), since: now };
     }
     return this.current.agent;
   }
@@ -65,7 +73,13 @@ export class ConnectionPool {
   }
 }
 
-const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, scheduling: 'lifo' } as const;
+// `timeout` is the idle timeout of a free connection; a request in flight sets its own.
+const AGENT_OPTIONS: { keepAlive: true; keepAliveMsecs: number; timeout: number; scheduling: 'lifo' } = {
+  keepAlive: true,
+  keepAliveMsecs: TCP_KEEPALIVE_MS,
+  timeout: IDLE_CONNECTION_MS,
+  scheduling: 'lifo',
+};
 
 // A retired agent closes its idle connections and every connection whose request ends; requests in
 // flight (watches included) finish on theirs. A watch ends within the inactivity timeout or its

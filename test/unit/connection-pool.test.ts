@@ -3,6 +3,7 @@
 // both HTTP/2 and HTTP/1.1, so the protocol seen is the one the client chose.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,33 @@ describe('ConnectionPool', () => {
     const a = pool.agent({ type: 'none' });
     pool.reset();
     expect(pool.agent({ type: 'none' })).not.toBe(a);
+  });
+
+  it('closes a connection left idle, and keeps one while its request is slower than that', async () => {
+    const server = createServer((req, res) => void setTimeout(() => res.end('ok'), req.url === '/slow' ? 400 : 0));
+    let closed = 0;
+    server.on('connection', (socket) => socket.on('close', () => closed++));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const agent = new ConnectionPool(60_000, Date.now, 150).agent({ type: 'none' }, false)!;
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path, agent }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await get('/slow')).toBe('ok');
+      expect(Object.values(agent.freeSockets).flat()).toHaveLength(1);
+      await expect.poll(() => closed, { timeout: 2000 }).toBe(1);
+      expect(Object.values(agent.freeSockets).flat()).toHaveLength(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('leaves proxied connections to client-node', () => {

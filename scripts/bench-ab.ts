@@ -1,0 +1,118 @@
+// make bench-ab: two or more builds of the operator side by side on one control plane, their runs
+// interleaved (A B, B A, A B, …) so that a slow minute of the machine falls on both. For a change
+// whose effect is smaller than the noise between separate `make bench` runs. Each build is a
+// directory holding a built dist/ (a git worktree, say); all run with the image's node flags and
+// environment as this tree's Dockerfile has them.
+//
+//   node scripts/bench-ab.ts fanout  N RUNS name=DIR[,--operator-flag…] name=DIR…
+//     floor once (and again at the end), then per run and build: fan-out, its operator CPU,
+//     rotation, its operator CPU, RSS 2 s after rotation.
+//   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
+//     per run and build: start the operator with the credential in place; ready, converged, RSS and
+//     peak RSS 30 s after convergence.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BASE, createBlobs, createCredential, createNamespaces, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
+import { measureFloor } from './bench/floor.ts';
+import { Observer } from './bench/observer.ts';
+import { OperatorProcess } from './bench/operator-process.ts';
+import { median, sleep } from './bench/stats.ts';
+
+const TIMEOUT_MS = 600_000;
+const SETTLE_MS = 30_000;
+
+const [scenario, sizeArg, runsArg, ...buildArgs] = process.argv.slice(2);
+const size = Number(sizeArg);
+const runs = Number(runsArg);
+if ((scenario !== 'fanout' && scenario !== 'startup') || !(size > 0) || !(runs > 0) || buildArgs.length < 1) {
+  console.error('usage: node scripts/bench-ab.ts fanout|startup N RUNS name=DIR[,--operator-flag…] …');
+  process.exit(2);
+}
+const builds = buildArgs.map((arg) => {
+  const eq = arg.indexOf('=');
+  const [dir, ...flags] = arg.slice(eq + 1).split(',');
+  return { name: arg.slice(0, eq), dir: dir!, flags };
+});
+const logs = mkdtempSync(join(tmpdir(), 'regcred-bench-ab-'));
+const log = (line: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`);
+
+type Row = Record<string, number>;
+const rows = new Map<string, Row[]>(builds.map((b) => [b.name, []]));
+
+const { cp, admin } = await startControlPlane(log);
+const observer = await Observer.start(cp.kubeconfigPath, SECRET_NAME);
+try {
+  await setSourcePassword(admin, 'initial');
+  observer.expectPassword('initial');
+  const namespaces = namespaceNames('bench', size);
+  await Promise.all([createNamespaces(admin, observer, namespaces, { ...MANAGED, ...BASE }, TIMEOUT_MS), garbageCollectorKnowsCredentials(admin)]);
+  log(`${size} namespaces`);
+  const floor = scenario === 'fanout' ? await measureFloor(admin, namespaces, [50, 100]) : undefined;
+  if (floor) log(`floor: fan-out ${floor.fanoutMs.toFixed(0)} ms, rotation ${floor.rotationMs.toFixed(0)} ms`);
+  if (scenario === 'startup') await createBlobs(admin, namespaces, size, 64);
+  for (let run = 0; run < runs; run++) {
+    for (const build of run % 2 ? [...builds].reverse() : builds) {
+      const start = () => OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(logs, `${build.name}-${run}.log`), extraArgs: build.flags, cwd: build.dir });
+      const row = scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`) : await startup(start, namespaces);
+      rows.get(build.name)!.push(row);
+      log(`${build.name} run ${run + 1}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
+  }
+  if (floor) {
+    const again = await measureFloor(admin, namespaces, [50, 100]);
+    console.log(`floor (N=${size}): fan-out ${floor.fanoutMs.toFixed(0)} ms, rotation ${floor.rotationMs.toFixed(0)} ms; at the end ${again.fanoutMs.toFixed(0)} / ${again.rotationMs.toFixed(0)} ms`);
+  }
+  for (const [name, list] of rows) {
+    const keys = Object.keys(list[0] ?? {});
+    console.log(`${name}: ${keys.map((k) => `${k} ${median(list.map((r) => r[k]!))} (${list.map((r) => r[k]).join(', ')})`).join('; ')}`);
+  }
+  console.log(`operator logs in ${logs}`);
+} finally {
+  await observer.stop();
+  await cp.stop();
+}
+
+async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[], tag: string): Promise<Row> {
+  const [before, after] = [`pw-${tag}-a`, `pw-${tag}-b`];
+  await setSourcePassword(admin, before);
+  observer.expectPassword(before);
+  const op = await start();
+  await op.waitReady(60_000);
+  await sleep(1000);
+  let cpu = op.cpuSeconds();
+  let t0 = performance.now();
+  await createCredential(admin, 'bench-ab', MANAGED);
+  const fanoutMs = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - t0;
+  await sleep(2000);
+  const fanoutCpu = op.cpuSeconds() - cpu;
+  observer.expectPassword(after);
+  cpu = op.cpuSeconds();
+  t0 = performance.now();
+  await setSourcePassword(admin, after);
+  const rotationMs = (await op.guard(observer.waitRotated(namespaces, TIMEOUT_MS))).at - t0;
+  await sleep(2000);
+  const row = { fanoutMs: Math.round(fanoutMs), fanoutCpuS: round2(fanoutCpu), rotationMs: Math.round(rotationMs), rotationCpuS: round2(op.cpuSeconds() - cpu), rssMiB: Math.round(op.memory().rssMiB) };
+  await op.stop();
+  await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
+  return row;
+}
+
+async function startup(start: () => Promise<OperatorProcess>, namespaces: string[]): Promise<Row> {
+  observer.expectPassword('initial');
+  await setSourcePassword(admin, 'initial');
+  await createCredential(admin, 'bench-ab', BASE);
+  const op = await start();
+  const ready = (await op.waitReady(60_000)) - op.spawnedAt;
+  const converged = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - op.spawnedAt;
+  await sleep(SETTLE_MS);
+  const { rssMiB, hwmMiB } = op.memory();
+  const row = { readyS: round2(ready / 1000), convergedS: round2(converged / 1000), rssMiB: Math.round(rssMiB), peakMiB: Math.round(hwmMiB), heapUsedMiB: Math.round((await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20) };
+  await op.stop();
+  await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
+  return row;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
