@@ -10,9 +10,12 @@
 //   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
 //     per run and build: start the operator with the credential in place; ready, converged, RSS and
 //     peak RSS 30 s after convergence.
+//   node scripts/bench-ab.ts floor N RUNS name=DIR…
+//     per run and build: the floor (scripts/bench/floor.ts) with that build's own KubeClient, for a
+//     change to the client the floor shares with the operator.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BASE, createBlobs, createCredential, createNamespaces, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
 import { measureFloor } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
@@ -25,8 +28,8 @@ const SETTLE_MS = 30_000;
 const [scenario, sizeArg, runsArg, ...buildArgs] = process.argv.slice(2);
 const size = Number(sizeArg);
 const runs = Number(runsArg);
-if ((scenario !== 'fanout' && scenario !== 'startup') || !(size > 0) || !(runs > 0) || buildArgs.length < 1) {
-  console.error('usage: node scripts/bench-ab.ts fanout|startup N RUNS name=DIR[,--operator-flag…] …');
+if (!['fanout', 'startup', 'floor'].includes(scenario ?? '') || !(size > 0) || !(runs > 0) || buildArgs.length < 1) {
+  console.error('usage: node scripts/bench-ab.ts fanout|startup|floor N RUNS name=DIR[,--operator-flag…] …');
   process.exit(2);
 }
 const builds = buildArgs.map((arg) => {
@@ -54,7 +57,8 @@ try {
   for (let run = 0; run < runs; run++) {
     for (const build of run % 2 ? [...builds].reverse() : builds) {
       const start = () => OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(logs, `${build.name}-${run}.log`), extraArgs: build.flags, cwd: build.dir });
-      const row = scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`) : await startup(start, namespaces);
+      const row =
+        scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`) : scenario === 'startup' ? await startup(start, namespaces) : await floorOf(build.dir, namespaces);
       rows.get(build.name)!.push(row);
       log(`${build.name} run ${run + 1}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
@@ -111,6 +115,15 @@ async function startup(start: () => Promise<OperatorProcess>, namespaces: string
   await op.stop();
   await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
   return row;
+}
+
+/** The floor as a build measures it: its floor.ts and its KubeClient, loaded from its directory. */
+async function floorOf(dir: string, namespaces: string[]): Promise<Row> {
+  const root = resolve(dir);
+  const { measureFloor: measure } = (await import(join(root, 'scripts/bench/floor.ts'))) as typeof import('./bench/floor.ts');
+  const { KubeClient } = (await import(join(root, 'src/kube/client.ts'))) as typeof import('../src/kube/client.ts');
+  const result = await measure(KubeClient.load(cp.kubeconfigPath), namespaces, [50, 100]);
+  return { fanoutMs: Math.round(result.fanoutMs), rotationMs: Math.round(result.rotationMs) };
 }
 
 function round2(x: number): number {
