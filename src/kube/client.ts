@@ -191,10 +191,9 @@ export class KubeClient {
   ): Promise<T> {
     const started = performance.now();
     if (this.limiter && !opts.unthrottled) await this.limiter.take();
-    const url = new URL(this.server + path);
+    const url = this.url(path, opts.query);
     const observed = (status?: number) =>
       this.observer?.({ method, resource: opts.resource ?? '', host: url.host, seconds: (performance.now() - started) / 1000, ...(status !== undefined ? { status } : {}) });
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const auth = await this.authentication(url, method);
     const headers: Record<string, string> = { ...auth.headers, Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
     let body: string | undefined;
@@ -221,6 +220,13 @@ export class KubeClient {
     if (status < 200 || status > 299) throw toKubeError(status, text, retryAfter ?? null);
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** The server's URL for `path`, with the query's parameters that have a value. */
+  private url(path: string, query: Record<string, string | number | boolean | undefined> = {}): URL {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    return url;
   }
 
   /**
@@ -322,9 +328,7 @@ export class KubeClient {
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
     const { metadataOnly, ...query } = opts;
-    const url = new URL(this.server + this.path(res, namespace));
-    url.searchParams.set('watch', 'true');
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    const url = this.url(this.path(res, namespace), { watch: 'true', ...query });
     const idle = this.watchInactivityMs;
     let stopped = false;
     let ended = false;

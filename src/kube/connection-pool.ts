@@ -22,9 +22,9 @@ const TCP_KEEPALIVE_MS = 30_000;
  * An idle connection is closed after this long: a fan-out opens one per write in flight, and each
  * holds TLS state and buffers; the steady trickle of writes after it needs few.
  */
-export const IDLE_CONNECTION_MS = 10_000;
+const IDLE_CONNECTION_MS = 10_000;
 
-export type PooledAgent = HttpAgent & { retire(): void };
+type PooledAgent = HttpAgent & { retire(): void };
 
 export class ConnectionPool {
   private current: { agent: PooledAgent; since: number } | undefined;

@@ -28,7 +28,7 @@ export interface ExchangeOptions {
 }
 
 export function timeoutError(ms: number): Error {
-  return Object.assign(new Error(`no byte from the API server for ${ms} ms`), { name: 'TimeoutError' });
+  return Object.assign(new Error(`no byte from the server for ${ms} ms`), { name: 'TimeoutError' });
 }
 
 /** An idle timeout of either path (undici names its own by code), as one error named TimeoutError. */

@@ -2,7 +2,7 @@
 // client-node's own informer stops on) leads to a retry with backoff, a 410 Gone (as an ERROR event
 // or as the HTTP status of the watch request) leads to a relist, a watch that keeps failing is
 // replaced by a relist too (its resourceVersion may be what the server chokes on), and a stream that
-// goes silent is cut by client-node's inactivity timeout and resumed from the last resourceVersion.
+// goes silent is cut by KubeClient's inactivity timeout and resumed from the last resourceVersion.
 // Handlers run synchronously and must only enqueue work.
 import type { Logger } from 'pino';
 import type { KubeClient, ListOptions, Resource, WatchHandle } from './client.ts';
@@ -343,10 +343,11 @@ export class Informer<T extends KubeObject> {
             ...(this.options.metadataOnly ? { metadataOnly: true } : {}),
           },
           (type, obj) => {
-            // Lines client-node had already read when this stream was given up on; the next watch
-            // starts from the resourceVersion they did not advance.
+            // Events already read when this stream was given up on; the next watch starts from
+            // the resourceVersion they did not advance.
             if (settled) return;
-            // client-node drops whatever this callback throws without a word.
+            // KubeClient ends the whole watch on whatever this callback throws: one event that
+            // cannot be applied is skipped and counted instead.
             try {
               if (type === 'ERROR') {
                 const status = (obj ?? {}) as { code?: number; message?: string };

@@ -45,6 +45,12 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
   res.end(JSON.stringify(body));
 };
 
+/** A watch that delivers one event and then stays open without a byte more. */
+const oneEventThenSilence: Handler = (_req, res) => {
+  res.writeHead(200);
+  res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
+};
+
 /** Runs a watch to its end: the events it delivered and what onDone was called with. */
 function watchToEnd(client: KubeClient, opts: Parameters<KubeClient['watch']>[2] = {}) {
   const events: Array<[string, unknown]> = [];
@@ -159,10 +165,7 @@ describe('KubeClient.watch', () => {
   });
 
   it('ends a silent stream after the inactivity timeout with an error named TimeoutError', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200);
-      res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
-    };
+    handler = oneEventThenSilence;
     const client = new KubeClient(kc);
     client.setWatchInactivityTimeout(200);
     const started = performance.now();
@@ -173,14 +176,10 @@ describe('KubeClient.watch', () => {
   });
 
   it('after stop(), closes the connection and calls onDone once with no error', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200);
-      res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
-    };
+    handler = oneEventThenSilence;
     const client = new KubeClient(kc);
-    const events: string[] = [];
     const dones: unknown[] = [];
-    const handle = await client.watch(RESOURCES.secrets, 'ns', {}, (t) => void events.push(t), (err) => void dones.push(err));
+    const handle = await client.watch(RESOURCES.secrets, 'ns', {}, () => undefined, (err) => void dones.push(err));
     const closedBefore = closed;
     handle.stop();
     handle.stop();
