@@ -60,10 +60,12 @@ beforeAll(async () => {
     namespaces: { include: [`${s.id}-none`] },
     validation: { enabled: false },
   })).metadata.name;
-  await eventually('the conflict reported and the selected namespace synced', async () => {
+  // The status is written at most once per --status-interval: the count of patched ServiceAccounts
+  // can land a write after the namespace counts.
+  await eventually('the conflict reported, the selected namespace synced and its ServiceAccount counted', async () => {
     const rc = await s.getCredential(synced);
     const st = rc.status ?? {};
-    return st.observedGeneration === rc.metadata.generation && st.namespaces?.matched === 2 && st.namespaces.synced === 1 && st.failures?.length === 1;
+    return st.observedGeneration === rc.metadata.generation && st.namespaces?.matched === 2 && st.namespaces.synced === 1 && st.failures?.length === 1 && st.serviceAccounts?.patched === 1;
   }, 60_000);
   await s.saEventually(ns.sel, 'default', (e) => e.includes('pull'));
   await s.conditionEventually(broken, 'SourceNotFound');
