@@ -4,7 +4,7 @@
 // directory holding a built dist/ (a git worktree, say); all run with the image's node flags and
 // environment as this tree's Dockerfile has them.
 //
-//   node scripts/bench-ab.ts fanout  N RUNS name=DIR[,--operator-flag…] name=DIR…
+//   node scripts/bench-ab.ts fanout  N RUNS name=DIR[,--operator-flag…][,node:--node-flag…][,env:KEY=VALUE…] name=DIR…
 //     floor once (and again at the end), then per run and build: fan-out, its operator CPU,
 //     rotation, its operator CPU, RSS 2 s after rotation.
 //   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
@@ -35,7 +35,11 @@ if (!['fanout', 'startup', 'floor'].includes(scenario ?? '') || !(size > 0) || !
 const builds = buildArgs.map((arg) => {
   const eq = arg.indexOf('=');
   const [dir, ...flags] = arg.slice(eq + 1).split(',');
-  return { name: arg.slice(0, eq), dir: dir!, flags };
+  // node:--flag goes to node itself, after the image's flags (--cpu-prof, another heap setting);
+  // env:KEY=VALUE to its environment, over the image's (a malloc setting, say).
+  const prefixed = (prefix: string) => flags.filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length));
+  const env = Object.fromEntries(prefixed('env:').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return { name: arg.slice(0, eq), dir: dir!, flags: flags.filter((f) => !/^(node|env):/.test(f)), nodeFlags: prefixed('node:'), env };
 });
 const logs = mkdtempSync(join(tmpdir(), 'regcred-bench-ab-'));
 const log = (line: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`);
@@ -56,7 +60,7 @@ try {
   if (scenario === 'startup') await createBlobs(admin, namespaces, size, 64);
   for (let run = 0; run < runs; run++) {
     for (const build of run % 2 ? [...builds].reverse() : builds) {
-      const start = () => OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(logs, `${build.name}-${run}.log`), extraArgs: build.flags, cwd: build.dir });
+      const start = () => OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(logs, `${build.name}-${run}.log`), extraArgs: build.flags, nodeArgs: build.nodeFlags, env: build.env, cwd: build.dir });
       const row =
         scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`) : scenario === 'startup' ? await startup(start, namespaces) : await floorOf(build.dir, namespaces);
       rows.get(build.name)!.push(row);
@@ -110,8 +114,8 @@ async function startup(start: () => Promise<OperatorProcess>, namespaces: string
   const ready = (await op.waitReady(60_000)) - op.spawnedAt;
   const converged = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - op.spawnedAt;
   await sleep(SETTLE_MS);
-  const { rssMiB, hwmMiB } = op.memory();
-  const row = { readyS: round2(ready / 1000), convergedS: round2(converged / 1000), rssMiB: Math.round(rssMiB), peakMiB: Math.round(hwmMiB), heapUsedMiB: Math.round((await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20) };
+  const { rssMiB, hwmMiB, anonMiB, fileMiB } = op.memory();
+  const row = { readyS: round2(ready / 1000), convergedS: round2(converged / 1000), rssMiB: Math.round(rssMiB), anonMiB: Math.round(anonMiB), fileMiB: Math.round(fileMiB), peakMiB: Math.round(hwmMiB), heapUsedMiB: Math.round((await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20) };
   await op.stop();
   await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
   return row;

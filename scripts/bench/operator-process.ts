@@ -49,6 +49,8 @@ export interface OperatorStartOptions {
   extraArgs: string[];
   /** Flags for node itself, such as --max-old-space-size. */
   nodeArgs?: string[];
+  /** Environment over the image's (scripts/bench-ab.ts). */
+  env?: Record<string, string>;
   /** The directory whose dist/main.js runs (scripts/bench-ab.ts); this one by default. */
   cwd?: string;
 }
@@ -97,7 +99,7 @@ export class OperatorProcess {
     ];
     const spawnedAt = performance.now();
     // NODE_OPTIONS is cleared so the only heap limit is the one a scenario asks for.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment(), NODE_OPTIONS: '' }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, ...shippedEnvironment(), NODE_OPTIONS: '', ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     closeSync(out);
     if (!child.pid) throw new Error('the operator did not start');
     return new OperatorProcess(child, spawnedAt, opts.logFile, metricsPort!, healthPort!);
@@ -145,10 +147,11 @@ export class OperatorProcess {
   }
 
   /** Resident set now and its high-water mark, in MiB. */
-  memory(): { rssMiB: number; hwmMiB: number } {
+  memory(): { rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number } {
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 };
+    // RssFile is mostly node's own code, mapped from its binary; RssAnon is what the process holds.
+    return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024, anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024 };
   }
 
   async metrics(): Promise<string> {

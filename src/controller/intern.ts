@@ -33,3 +33,34 @@ export class Interner {
     return this.table.size;
   }
 }
+
+/**
+ * One frozen copy of each small record or list that many cached objects hold alike: the labels,
+ * annotations and ownerReferences of every Secret a credential renders are the same in every
+ * namespace, and so is the entry list of every ServiceAccount it patches. Cached objects are never
+ * changed in place; frozen, a shared copy could not be either.
+ */
+export class RecordInterner {
+  private readonly table = new Map<string, unknown>();
+  private readonly max: number;
+
+  constructor(max = MAX_ENTRIES) {
+    this.max = max;
+  }
+
+  /** The shared copy of a record of strings, or of a list of small records. */
+  of<T extends object>(value: T): T {
+    const key = JSON.stringify(value);
+    const kept = this.table.get(key);
+    if (kept !== undefined) return kept as T;
+    if (this.table.size >= this.max) this.table.clear();
+    if (Array.isArray(value)) for (const item of value) Object.freeze(item);
+    Object.freeze(value);
+    this.table.set(key, value);
+    return value;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+}

@@ -7,7 +7,7 @@ import type { ObjectMeta, OwnerReference, RegistryCredential } from '../api/sche
 import type { ConfigMap, Namespace, Secret, ServiceAccount } from '../kube/objects.ts';
 import type { Digest } from './digest.ts';
 import { DOCKERCONFIGJSON_KEY } from './dockerconfig.ts';
-import { Interner, SHARED_VALUE_KEYS } from './intern.ts';
+import { Interner, RecordInterner, SHARED_VALUE_KEYS } from './intern.ts';
 import { mayBeSource } from './sources.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -16,6 +16,8 @@ const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** Shared by every cache of the process: the same values repeat across kinds (a Secret's owner, a credential's name). */
 const shared = new Interner();
+/** Whole labels, annotations and lists that repeat across the Secrets and ServiceAccounts we write. */
+const records = new RecordInterner();
 
 /** Values of our own labels and annotations as one shared string each; the name label as the name itself. */
 function leanValues(values: Record<string, string>, name: string): Record<string, string> {
@@ -35,40 +37,51 @@ const leanOwnerReference = (r: OwnerReference): OwnerReference => ({
   uid: shared.of(r.uid),
 });
 
-export function leanMetadata(m: ObjectMeta): ObjectMeta {
+export interface LeanOptions {
+  /** Only a RegistryCredential's age is read (the older of two rivals keeps a Secret). */
+  creationTimestamp?: boolean;
+  /**
+   * Labels, annotations and ownerReferences as copies shared with every equal one: for the kinds
+   * whose objects we write alike in every namespace, never for those that differ in each.
+   */
+  shareRecords?: boolean;
+}
+
+export function leanMetadata(m: ObjectMeta, options: LeanOptions = {}): ObjectMeta {
   const out: ObjectMeta = { name: m.name };
   if (m.namespace !== undefined) out.namespace = m.namespace;
   if (m.uid !== undefined) out.uid = m.uid;
   if (m.generation !== undefined) out.generation = m.generation;
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
-  if (m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
+  if (options.creationTimestamp && m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
-  if (m.labels) out.labels = leanValues({ ...m.labels }, m.name);
+  const share = <T extends object>(value: T): T => (options.shareRecords ? records.of(value) : value);
+  if (m.labels) out.labels = share(leanValues({ ...m.labels }, m.name));
   if (m.annotations) {
     const { [LAST_APPLIED]: _dropped, ...rest } = m.annotations;
-    if (Object.keys(rest).length) out.annotations = leanValues(rest, m.name);
+    if (Object.keys(rest).length) out.annotations = share(leanValues(rest, m.name));
   }
   if (m.finalizers?.length) out.finalizers = m.finalizers;
-  if (m.ownerReferences?.length) out.ownerReferences = m.ownerReferences.map(leanOwnerReference);
+  if (m.ownerReferences?.length) out.ownerReferences = share(m.ownerReferences.map(leanOwnerReference));
   return out;
 }
 
 export const leanCredential = (rc: RegistryCredential): RegistryCredential => ({
   apiVersion: rc.apiVersion,
   kind: rc.kind,
-  metadata: leanMetadata(rc.metadata),
+  metadata: leanMetadata(rc.metadata, { creationTimestamp: true }),
   spec: rc.spec,
   ...(rc.status ? { status: rc.status } : {}),
 });
 
 export const leanNamespace = (ns: Namespace): Namespace => ({
   metadata: leanMetadata(ns.metadata),
-  ...(ns.status?.phase ? { status: { phase: ns.status.phase } } : {}),
+  ...(ns.status?.phase ? { status: records.of({ phase: ns.status.phase }) } : {}),
 });
 
 export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
-  metadata: leanMetadata(sa.metadata),
-  ...(sa.imagePullSecrets ? { imagePullSecrets: sa.imagePullSecrets.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) })) } : {}),
+  metadata: leanMetadata(sa.metadata, { shareRecords: true }),
+  ...(sa.imagePullSecrets ? { imagePullSecrets: records.of(sa.imagePullSecrets.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) }))) } : {}),
 });
 
 /** A ConfigMap of the credentials namespace: where a CA bundle for validation may come from. */
@@ -119,7 +132,7 @@ export const leanTargetSecret = (digest: Digest) => {
   return (s: Secret): Secret =>
     s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE
       ? {
-          metadata: leanMetadata(s.metadata),
+          metadata: leanMetadata(s.metadata, { shareRecords: true }),
           ...(s.type !== undefined ? { type: shared.of(s.type) } : {}),
           ...(s.immutable !== undefined ? { immutable: s.immutable } : {}),
           dataHash: s.dataHash ?? hashOf(s.data),

@@ -9,6 +9,7 @@ import type { KubeClient, ListOptions, Resource, WatchHandle } from './client.ts
 import { KubeError } from './client.ts';
 import { describe } from './errors.ts';
 import { objectKey, type KubeObject } from './objects.ts';
+import { ObjectStore } from './store.ts';
 
 /** Watch failures in a row (errors, not 410s) after which the next attempt lists again. */
 const RELIST_AFTER_FAILURES = 3;
@@ -41,10 +42,9 @@ export interface InformerOptions<T = KubeObject> {
 
 export class Informer<T extends KubeObject> {
   readonly name: string;
-  private readonly store = new Map<string, T>();
+  private store = new ObjectStore<T>();
   /** resourceVersions of our own writes whose watch events have not arrived yet, by object key. */
   private readonly ownVersions = new Map<string, Set<string>>();
-  private readonly byNamespace = new Map<string, Map<string, T>>();
   private readonly handlers: Handler<T>[] = [];
   /** Callers of getSoon() waiting for an object to arrive, by key. */
   private readonly arrivals = new Map<string, Set<(obj: T) => void>>();
@@ -95,12 +95,12 @@ export class Informer<T extends KubeObject> {
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.store.get(namespace ? `${namespace}/${name}` : name);
+    return this.store.get(namespace, name);
   }
 
-  /** Objects of one namespace, from an index kept beside the store. */
+  /** Objects of one namespace. */
   inNamespace(namespace: string): T[] {
-    return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+    return this.store.inNamespace(namespace);
   }
 
   get size(): number {
@@ -132,23 +132,19 @@ export class Informer<T extends KubeObject> {
   }
 
   private put(obj: T): void {
-    const key = objectKey(obj);
-    this.store.set(key, obj);
-    const arrived = this.arrivals.get(key);
-    if (arrived) for (const done of [...arrived]) done(obj);
-    const ns = obj.metadata.namespace;
-    if (!ns) return;
-    let index = this.byNamespace.get(ns);
-    if (!index) this.byNamespace.set(ns, (index = new Map()));
-    index.set(obj.metadata.name, obj);
+    this.store.set(obj);
+    this.arrived(obj);
+  }
+
+  /** Hands the object to getSoon() callers waiting for it. */
+  private arrived(obj: T): void {
+    if (this.arrivals.size === 0) return;
+    const waiting = this.arrivals.get(objectKey(obj));
+    if (waiting) for (const done of [...waiting]) done(obj);
   }
 
   private remove(namespace: string | undefined, name: string): void {
-    this.store.delete(namespace ? `${namespace}/${name}` : name);
-    if (!namespace) return;
-    const index = this.byNamespace.get(namespace);
-    index?.delete(name);
-    if (index?.size === 0) this.byNamespace.delete(namespace);
+    this.store.delete(namespace, name);
   }
 
   /**
@@ -156,9 +152,8 @@ export class Informer<T extends KubeObject> {
    * Only a newer resourceVersion replaces what the cache holds.
    */
   observe(written: T): void {
-    const key = objectKey(written);
     const obj = this.shape(written);
-    const current = this.store.get(key);
+    const current = this.store.get(written.metadata.namespace, written.metadata.name);
     if (!obj) {
       if (current) this.remove(current.metadata.namespace, current.metadata.name);
       return;
@@ -169,6 +164,7 @@ export class Informer<T extends KubeObject> {
     this.put(obj);
     const rv = obj.metadata.resourceVersion;
     if (rv) {
+      const key = objectKey(written);
       let versions = this.ownVersions.get(key);
       if (!versions) this.ownVersions.set(key, (versions = new Set()));
       versions.add(rv);
@@ -187,9 +183,11 @@ export class Informer<T extends KubeObject> {
   }
 
   /** True (once) when the watch delivers a version that observe() recorded as our own write. */
-  private ownWrite(key: string, rv: string | undefined): boolean {
-    const versions = rv ? this.ownVersions.get(key) : undefined;
-    if (!versions?.delete(rv!)) return false;
+  private ownWrite(obj: T, rv: string | undefined): boolean {
+    if (!rv || this.ownVersions.size === 0) return false;
+    const key = objectKey(obj);
+    const versions = this.ownVersions.get(key);
+    if (!versions?.delete(rv)) return false;
     if (versions.size === 0) this.ownVersions.delete(key);
     return true;
   }
@@ -266,7 +264,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const fresh = new Map<string, T>();
+    const fresh = new ObjectStore<T>();
     let cont: string | undefined;
     let rv: string | undefined;
     do {
@@ -280,27 +278,26 @@ export class Informer<T extends KubeObject> {
       // An empty PartialObjectMetadataList comes with `items: null`.
       for (const item of page.items ?? []) {
         const kept = this.shape(item);
-        if (kept) fresh.set(objectKey(kept), kept);
+        if (kept) fresh.set(kept);
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
     if (this.stopped) return;
 
-    const previous = new Map(this.store);
-    this.store.clear();
+    const previous = this.store;
+    this.store = fresh;
     // A relist compares resourceVersions itself; versions whose events it skipped are never delivered.
     this.ownVersions.clear();
-    this.byNamespace.clear();
-    for (const v of fresh.values()) this.put(v);
+    for (const v of fresh.values()) this.arrived(v);
     this.resourceVersion = rv;
     this.lastSuccess = Date.now();
     this.consecutiveFailures = 0;
-    for (const [k, obj] of fresh) {
-      const old = previous.get(k);
+    for (const obj of fresh.values()) {
+      const old = previous.get(obj.metadata.namespace, obj.metadata.name);
       if (!old || old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit(obj, old, false);
     }
-    for (const [k, old] of previous) if (!fresh.has(k)) this.emit(old, old, true);
+    for (const old of previous.values()) if (!fresh.get(old.metadata.namespace, old.metadata.name)) this.emit(old, old, true);
     if (!this.syncedOnce) {
       this.syncedOnce = true;
       for (const w of this.syncWaiters) {
@@ -396,7 +393,7 @@ export class Informer<T extends KubeObject> {
     if (rv) this.resourceVersion = rv;
     if (type === 'BOOKMARK') return;
     if (!raw.metadata?.name) throw new Error(`${type} event for an object without metadata.name`);
-    const old = this.store.get(objectKey(raw));
+    const old = this.store.get(raw.metadata.namespace, raw.metadata.name);
     // An object the transform does not keep is, for this cache, one that was deleted.
     const obj = type === 'DELETED' ? raw : this.shape(raw);
     if (!obj) {
@@ -416,7 +413,7 @@ export class Informer<T extends KubeObject> {
       // A version we wrote ourselves, or the one the cache holds already, is no news: waking
       // handlers for our own writes would make every reconcile schedule another. Any other
       // version is someone else's change, even when ours has overtaken it in the cache.
-      if (this.ownWrite(objectKey(obj), rv) || (old && rv && old.metadata.resourceVersion === rv)) return;
+      if (this.ownWrite(obj, rv) || (old && rv && old.metadata.resourceVersion === rv)) return;
       this.emit(obj, old, false);
     }
   }

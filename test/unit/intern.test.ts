@@ -2,8 +2,8 @@
 // value it had (sharing a string never changes what the cache holds) without touching the input.
 import { describe, expect, it } from 'vitest';
 import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
-import { Interner } from '../../src/controller/intern.ts';
-import { leanMetadata, leanServiceAccount } from '../../src/controller/lean.ts';
+import { Interner, RecordInterner } from '../../src/controller/intern.ts';
+import { leanCredential, leanMetadata, leanNamespace, leanServiceAccount } from '../../src/controller/lean.ts';
 
 describe('Interner', () => {
   it('keeps one entry per distinct string and hands back an equal string', () => {
@@ -24,6 +24,34 @@ describe('Interner', () => {
     expect(table.size).toBe(1);
     expect(table.of('a')).toBe('a');
     expect(table.size).toBe(2);
+  });
+});
+
+describe('RecordInterner', () => {
+  it('hands every equal record the first one, frozen, and a different record its own', () => {
+    const table = new RecordInterner(10);
+    const first = table.of({ a: '1', b: '2' });
+    expect(table.of({ a: '1', b: '2' })).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(table.of({ a: '1', b: '3' })).not.toBe(first);
+    expect(table.of({ a: '1', b: '3' })).toEqual({ a: '1', b: '3' });
+    expect(table.size).toBe(2);
+  });
+
+  it('freezes a shared list and each of its items', () => {
+    const table = new RecordInterner(10);
+    const list = table.of([{ name: 'regcred' }, { name: 'other' }]);
+    expect(table.of([{ name: 'regcred' }, { name: 'other' }])).toBe(list);
+    expect(Object.isFrozen(list) && list.every((item) => Object.isFrozen(item))).toBe(true);
+    expect(() => (list as Array<{ name: string }>).push({ name: 'x' })).toThrow(TypeError);
+  });
+
+  it('starts again when full', () => {
+    const table = new RecordInterner(2);
+    table.of({ a: '1' });
+    table.of({ a: '2' });
+    table.of({ a: '3' });
+    expect(table.size).toBe(1);
   });
 });
 
@@ -55,6 +83,30 @@ describe('lean metadata with shared values', () => {
   it('keeps a name label that differs from the name as it is', () => {
     const lean = leanMetadata({ name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-b' } });
     expect(lean.labels).toEqual({ 'kubernetes.io/metadata.name': 'team-b' });
+  });
+
+  it('shares the labels, annotations and owner references of objects written alike, only when asked', () => {
+    const again = () => structuredClone({ ...meta, namespace: 'team-b' });
+    const one = leanMetadata(again(), { shareRecords: true });
+    const other = leanMetadata(again(), { shareRecords: true });
+    expect(other.labels).toBe(one.labels);
+    expect(other.annotations).toBe(one.annotations);
+    expect(other.ownerReferences).toBe(one.ownerReferences);
+    expect(other).toEqual(leanMetadata(again()));
+    expect(leanMetadata(again()).labels).not.toBe(leanMetadata(again()).labels);
+  });
+
+  it('keeps creationTimestamp of a RegistryCredential only: no other age is read', () => {
+    const created = { ...meta, creationTimestamp: '2026-01-01T00:00:00Z' };
+    expect(leanMetadata(created).creationTimestamp).toBeUndefined();
+    expect(leanNamespace({ metadata: created }).metadata.creationTimestamp).toBeUndefined();
+    expect(leanCredential({ apiVersion: 'regcred.dev/v1alpha1', kind: 'RegistryCredential', metadata: created, spec: {} } as never).metadata.creationTimestamp).toBe('2026-01-01T00:00:00Z');
+  });
+
+  it('ServiceAccounts with the same entries share one frozen list', () => {
+    const sa = (ns: string) => leanServiceAccount({ metadata: { name: 'default', namespace: ns }, imagePullSecrets: [{ name: 'regcred' }] });
+    expect(sa('a').imagePullSecrets).toBe(sa('b').imagePullSecrets);
+    expect(Object.isFrozen(sa('a').imagePullSecrets)).toBe(true);
   });
 
   it('keeps every imagePullSecrets entry of a ServiceAccount', () => {
