@@ -6,7 +6,7 @@
 //
 //   node scripts/bench-ab.ts fanout  N RUNS name=DIR[,--operator-flag…][,node:--node-flag…][,env:KEY=VALUE…] name=DIR…
 //     floor once (and again at the end), then per run and build: fan-out, its operator CPU,
-//     rotation, its operator CPU, RSS 2 s after rotation.
+//     rotation, its operator CPU, RSS 2 s and 30 s after rotation.
 //   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
 //     per run and build: start the operator with the credential in place; ready, converged, RSS and
 //     peak RSS 30 s after convergence.
@@ -100,7 +100,12 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   await setSourcePassword(admin, after);
   const rotationMs = (await op.guard(observer.waitRotated(namespaces, TIMEOUT_MS))).at - t0;
   await sleep(2000);
-  const row = { fanoutMs: Math.round(fanoutMs), fanoutCpuS: round2(fanoutCpu), rotationMs: Math.round(rotationMs), rotationCpuS: round2(op.cpuSeconds() - cpu), rssMiB: Math.round(op.memory().rssMiB) };
+  const row: Row = { fanoutMs: Math.round(fanoutMs), fanoutCpuS: round2(fanoutCpu), rotationMs: Math.round(rotationMs), rotationCpuS: round2(op.cpuSeconds() - cpu), rssMiB: Math.round(op.memory().rssMiB) };
+  // And once the writes' garbage is collected and idle connections are closed.
+  await sleep(SETTLE_MS);
+  const settled = op.memory();
+  row.settledRssMiB = Math.round(settled.rssMiB);
+  row.settledAnonMiB = Math.round(settled.anonMiB);
   await op.stop();
   await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
   return row;

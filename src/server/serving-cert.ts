@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { describe } from '../kube/errors.ts';
-import type { PemKeyPair } from './certs.ts';
+import { generateSelfSignedServingCertificate, type PemKeyPair } from './certs-process.ts';
 
 export interface ServingCertificate {
   readonly pair: PemKeyPair;
@@ -21,8 +21,6 @@ const POLL_MS = 10_000;
 
 export async function servingCertificate(certDir: string | undefined, log: Logger, pollMs = POLL_MS): Promise<ServingCertificate> {
   if (certDir === undefined) {
-    // Only now: the X.509 library (and the Reflect polyfill it needs) stays unloaded otherwise.
-    const { generateSelfSignedServingCertificate } = await import('./certs.ts');
     const pair = await generateSelfSignedServingCertificate({
       commonName: 'regcred-operator-metrics',
       dnsNames: [...new Set(['localhost', hostname()])],

@@ -1,13 +1,12 @@
 // The X.509 helpers, checked with Node's own certificate parser rather than the library that made them.
-import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { certificates } from '../support/pem.ts';
 import { generateCA, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs.ts';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const DAY = 24 * 3600_000;
 
-/** Every certificate of a PEM bundle, in order. */
-const certificates = (pem: string) => (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c));
 
 describe('generateCA', () => {
   it('makes a CA certificate and its ECDSA P-256 key, valid from an hour before now', async () => {

@@ -1,7 +1,8 @@
-// The operator loads client-node without its generated API classes and models, and without undici
-// until a proxy needs it: a child process records every module it resolves under client-node's
-// generated tree and undici's, builds a KubeClient and sends a request with the credentials
-// client-node's authentication adds, then has client-node build the agent for a proxy-url.
+// The operator loads client-node without its generated API classes and models, and without undici,
+// the proxy packages and jsonpath-plus until a kubeconfig needs them: a child process records every
+// module it resolves under client-node's generated tree and those packages', builds a KubeClient and
+// sends a request with the credentials client-node's authentication adds, then has client-node build
+// the agents for proxy-urls and send a request through a SOCKS proxy.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
@@ -9,7 +10,8 @@ const probe = (lean: boolean) => `
 import { registerHooks } from 'node:module';
 const generated = [];
 const undici = [];
-registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); return r; } });
+const onDemand = [];
+registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); if (/\\/node_modules\\/(socks|socks-proxy-agent|hpagent|jsonpath-plus)\\//.test(r.url)) onDemand.push(r.url); return r; } });
 ${lean ? "(await import('./src/kube/lean-client-node.ts')).loadClientNodeLean();" : ''}
 const { KubeClient } = await import('./src/kube/client.ts');
 const { KubeConfig } = await import('./src/kube/client-node.ts');
@@ -21,16 +23,41 @@ kc.loadFromOptions({ clusters: [{ name: 'c', server: 'http://127.0.0.1:' + serve
 const authorization = await new KubeClient(kc).getText('/version');
 server.close();
 const undiciBeforeProxy = undici.length;
+const onDemandBeforeProxy = onDemand.length;
 const { RequestContext, HttpMethod } = await import('./src/kube/client-node.ts');
 const proxied = new KubeConfig();
 proxied.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1', proxyUrl: 'http://127.0.0.1:2' }], users: [{ name: 'u', token: 't0ken' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
 const ctx = new RequestContext('https://127.0.0.1:1/version', HttpMethod.GET);
 await proxied.applySecurityAuthentication(ctx);
 const proxyAgent = ctx.getDispatcher()?.constructor.name;
-console.log(JSON.stringify({ generated: generated.length, authorization, undiciBeforeProxy, undiciAfterProxy: undici.length, proxyAgent }));
+const agentFor = async (proxyUrl) => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1', proxyUrl }], users: [{ name: 'u', token: 't0ken' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  const opts = {};
+  await kc.applyToHTTPSOptions(opts);
+  return opts.agent?.constructor.name;
+};
+const httpAgents = [await agentFor('socks5://127.0.0.1:2'), await agentFor('http://127.0.0.1:2')];
+// A request through a SOCKS proxy that is not there: refused by the network, so it reached socks' own client.
+const socksConfig = new KubeConfig();
+socksConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1', proxyUrl: 'socks5://127.0.0.1:1' }], users: [{ name: 'u', token: 't0ken' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+const socksError = await new KubeClient(socksConfig).getText('/version').then(() => 'none', (err) => String(err?.message));
+console.log(JSON.stringify({ generated: generated.length, authorization, undiciBeforeProxy, undiciAfterProxy: undici.length, proxyAgent, onDemandBeforeProxy, onDemandAfterProxy: onDemand.length, httpAgents, socksError }));
 `;
 
-function run(lean: boolean): { generated: number; authorization: string; undiciBeforeProxy: number; undiciAfterProxy: number; proxyAgent: string } {
+interface ProbeResult {
+  generated: number;
+  authorization: string;
+  undiciBeforeProxy: number;
+  undiciAfterProxy: number;
+  proxyAgent: string;
+  onDemandBeforeProxy: number;
+  onDemandAfterProxy: number;
+  httpAgents: string[];
+  socksError: string;
+}
+
+function run(lean: boolean): ProbeResult {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', probe(lean)], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
@@ -50,9 +77,24 @@ describe('client-node loaded lean', () => {
     expect(lean.proxyAgent).toBe('ProxyAgent');
   });
 
+  it('loads the proxy and JSONPath packages only when a kubeconfig needs them, and then their own classes', () => {
+    const lean = run(true);
+    expect(lean.onDemandBeforeProxy).toBe(0);
+    expect(lean.onDemandAfterProxy).toBeGreaterThan(0);
+    expect(lean.httpAgents).toEqual(['SocksProxyAgent', 'HttpsProxyAgent']);
+    expect(lean.socksError).toMatch(/ECONNREFUSED/);
+  });
+
   it('without the hooks the same imports load them (so the checks above can fail)', () => {
     const eager = run(false);
     expect(eager.generated).toBeGreaterThan(100);
     expect(eager.undiciBeforeProxy).toBeGreaterThan(0);
+    expect(eager.onDemandBeforeProxy).toBeGreaterThan(0);
+    expect(eager.socksError).toMatch(/ECONNREFUSED/);
+  });
+
+  it("hands JSONPath calls to jsonpath-plus's own", async () => {
+    const { JSONPath } = await import('../../src/kube/client-node-lazy.ts');
+    expect(JSONPath({ path: '$.credential.access_token', json: { credential: { access_token: 't' } }, wrap: false })).toBe('t');
   });
 });

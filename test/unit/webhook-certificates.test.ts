@@ -9,7 +9,7 @@ import { MANAGED_BY_LABEL } from '../../src/api/labels.ts';
 import { CA_PUBLISHED_ANNOTATION, WebhookCertificates, type WebhookCertificatesOptions } from '../../src/controller/webhook/certificates.ts';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import type { Secret } from '../../src/kube/objects.ts';
-import { generateSelfSignedServingCertificate } from '../../src/server/certs.ts';
+import { generateCA, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs.ts';
 import { FakeClient } from '../support/fake-client.ts';
 
 const NS = 'regcred-system';
@@ -27,6 +27,8 @@ const OPTIONS: WebhookCertificatesOptions = {
   caValidityMs: 30 * DAY,
   servingValidityMs: 9 * DAY,
   caOverlapMs: 10 * MIN,
+  // In this process: the fake clock runs on while a child process would make them.
+  issuer: { generateCA, generateServingCertificate },
 };
 
 function capturingLogger() {

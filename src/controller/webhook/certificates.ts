@@ -17,6 +17,7 @@ import { RESOURCES, isAlreadyExists, isConflict, isNotFound, type KubeClient } f
 import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { Secret } from '../../kube/objects.ts';
+import * as certsInChild from '../../server/certs-process.ts';
 import { Runner } from './runner.ts';
 
 export const DEFAULT_WEBHOOK_TLS_SECRET = 'regcred-operator-webhook-tls';
@@ -69,7 +70,11 @@ export interface WebhookCertificatesOptions {
    */
   external?: boolean;
   now?: () => Date;
+  /** What makes certificates: in a child process (certs-process.ts) unless given. */
+  issuer?: CertificateIssuer;
 }
+
+export type CertificateIssuer = Pick<typeof certsInChild, 'generateCA' | 'generateServingCertificate'>;
 
 export interface ServingPair {
   /** PEM: the serving certificate (and any chain). */
@@ -91,6 +96,7 @@ export class WebhookCertificates {
   private readonly external: boolean;
   private readonly syncTimeoutMs: number;
   private readonly now: () => Date;
+  private readonly issuer: CertificateIssuer;
   private readonly informer: Informer<Secret>;
   private readonly runner: Runner;
   private readonly listeners = new Set<() => void>();
@@ -118,6 +124,7 @@ export class WebhookCertificates {
     this.syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
     this.external = options.external ?? false;
     this.now = options.now ?? (() => new Date());
+    this.issuer = options.issuer ?? certsInChild;
     if (this.dnsNames.length + this.ipAddresses.length === 0) throw new Error('the webhook serving certificate needs at least one DNS name or IP address');
     for (const [name, ms] of [['caValidityMs', this.caValidityMs], ['servingValidityMs', this.servingValidityMs]] as const) {
       if (!(ms >= MIN_VALIDITY_MS)) throw new Error(`${name} must be at least ${MIN_VALIDITY_MS} ms (1 h)`);
@@ -254,6 +261,7 @@ export class WebhookCertificates {
       caValidityMs: this.caValidityMs,
       servingValidityMs: this.servingValidityMs,
       caOverlapMs: this.caOverlapMs,
+      issuer: this.issuer,
     });
     if (!this.leading) return undefined;
     if (planned.write) {
@@ -320,6 +328,7 @@ interface PlanOptions {
   caValidityMs: number;
   servingValidityMs: number;
   caOverlapMs: number;
+  issuer: CertificateIssuer;
 }
 
 interface Plan {
@@ -352,8 +361,7 @@ async function plan(existing: Secret | undefined, now: Date, options: PlanOption
     reasons.push(!existing ? 'created' : ca ? 'CA rotated: a third of its life is left' : `new CA: ${usable.ok ? '' : usable.reason}`);
     const oldCA = parseCertificates(caPem ?? '')[0];
     if (oldCA) previous.unshift(oldCA);
-    const { generateCA } = await import('../../server/certs.ts');
-    const fresh = await generateCA({ commonName: `regcred-operator-webhook-ca@${Math.floor(t / 1000)}`, validForMs: options.caValidityMs, now });
+    const fresh = await options.issuer.generateCA({ commonName: `regcred-operator-webhook-ca@${Math.floor(t / 1000)}`, validForMs: options.caValidityMs, now });
     ca = new X509Certificate(fresh.cert);
     caPem = canonical(ca);
     caKey = fresh.key;
@@ -391,9 +399,8 @@ async function plan(existing: Secret | undefined, now: Date, options: PlanOption
     needsIssue = true;
   } else if (!serving.ok && existing) reasons.push(`serving certificate reissued: ${serving.reason}`);
   if (needsIssue) {
-    const { generateServingCertificate } = await import('../../server/certs.ts');
     const validForMs = Math.max(0, Math.min(options.servingValidityMs, ca.validToDate.getTime() - t));
-    const issued = await generateServingCertificate({
+    const issued = await options.issuer.generateServingCertificate({
       commonName: options.dnsNames[0] ?? options.ipAddresses[0] ?? 'regcred-operator-webhook',
       dnsNames: options.dnsNames,
       ipAddresses: options.ipAddresses,

@@ -1,0 +1,44 @@
+// client-node's config module imports, as it loads, packages it uses only for a kubeconfig that
+// asks for them: socks, socks-proxy-agent and hpagent behind a proxy-url, jsonpath-plus for the
+// azure and gcp auth providers. The resolve hook in lean-client-node.ts hands those imports this
+// module instead, which loads each package the first time client-node uses it: together with their
+// own dependencies a few MiB of resident memory that a process talking to the API server directly,
+// with a token or a client certificate, never needs. Called with `new`, each function returns the
+// package's own object.
+import { createRequire } from 'node:module';
+
+type Socks = typeof import('socks');
+type SocksProxy = typeof import('socks-proxy-agent');
+type Hpagent = typeof import('hpagent');
+type JsonPath = typeof import('jsonpath-plus');
+
+// Resolved from client-node's package, so each import gets the copy client-node would have; not
+// from its dist/, where the resolve hook would hand them this module again.
+const require = createRequire(import.meta.resolve('@kubernetes/client-node/package.json'));
+const loaded = new Map<string, unknown>();
+const load = <T>(name: string): T => {
+  if (!loaded.has(name)) loaded.set(name, require(name));
+  return loaded.get(name) as T;
+};
+
+export function SocksProxyAgent(...args: ConstructorParameters<SocksProxy['SocksProxyAgent']>): InstanceType<SocksProxy['SocksProxyAgent']> {
+  return new (load<SocksProxy>('socks-proxy-agent').SocksProxyAgent)(...args);
+}
+
+export function HttpProxyAgent(...args: ConstructorParameters<Hpagent['HttpProxyAgent']>): InstanceType<Hpagent['HttpProxyAgent']> {
+  return new (load<Hpagent>('hpagent').HttpProxyAgent)(...args);
+}
+
+export function HttpsProxyAgent(...args: ConstructorParameters<Hpagent['HttpsProxyAgent']>): InstanceType<Hpagent['HttpsProxyAgent']> {
+  return new (load<Hpagent>('hpagent').HttpsProxyAgent)(...args);
+}
+
+/** client-node calls SocksClient.createConnection only. */
+export const SocksClient = {
+  createConnection(...args: Parameters<Socks['SocksClient']['createConnection']>): ReturnType<Socks['SocksClient']['createConnection']> {
+    return load<Socks>('socks').SocksClient.createConnection(...args);
+  },
+};
+
+/** Called as a function (client-node never uses `new JSONPath`); typed as the package's own, overloads and all. */
+export const JSONPath = ((...args: unknown[]) => (load<JsonPath>('jsonpath-plus').JSONPath as unknown as (...a: unknown[]) => unknown)(...args)) as unknown as JsonPath['JSONPath'];
