@@ -1,16 +1,18 @@
 // client-node's config module imports, as it loads, packages it uses only for a kubeconfig that
 // asks for them: socks, socks-proxy-agent and hpagent behind a proxy-url, jsonpath-plus for the
-// azure and gcp auth providers. The resolve hook in lean-client-node.ts hands those imports this
+// azure and gcp auth providers, openid-client (with oauth4webapi and jose) for the oidc one. The resolve hook in lean-client-node.ts hands those imports this
 // module instead, which loads each package the first time client-node uses it: together with their
 // own dependencies a few MiB of resident memory that a process talking to the API server directly,
 // with a token or a client certificate, never needs. Called with `new`, each function returns the
 // package's own object.
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 type Socks = typeof import('socks');
 type SocksProxy = typeof import('socks-proxy-agent');
 type Hpagent = typeof import('hpagent');
 type JsonPath = typeof import('jsonpath-plus');
+type OpenIdClient = typeof import('openid-client');
 
 // Resolved from client-node's package, so each import gets the copy client-node would have; not
 // from its dist/, where the resolve hook would hand them this module again.
@@ -42,3 +44,35 @@ export const SocksClient = {
 
 /** Called as a function (client-node never uses `new JSONPath`); typed as the package's own, overloads and all. */
 export const JSONPath = ((...args: unknown[]) => (load<JsonPath>('jsonpath-plus').JSONPath as unknown as (...a: unknown[]) => unknown)(...args)) as unknown as JsonPath['JSONPath'];
+
+// openid-client is ESM only: loaded with import(), which suits its functions, all async.
+let openIdClient: Promise<OpenIdClient> | undefined;
+const loadOpenIdClient = (): Promise<OpenIdClient> => (openIdClient ??= import(pathToFileURL(require.resolve('openid-client')).href) as Promise<OpenIdClient>);
+
+/**
+ * Stands for openid-client's own symbol, which exists only once the package is loaded: discovery()
+ * puts the function given under it back under the real one.
+ */
+export const customFetch: unique symbol = Symbol('customFetch');
+
+type DiscoveryOptions = Parameters<OpenIdClient['discovery']>[4] & { [customFetch]?: unknown };
+
+export async function discovery(
+  server: Parameters<OpenIdClient['discovery']>[0],
+  clientId: string,
+  metadata?: Parameters<OpenIdClient['discovery']>[2],
+  clientAuthentication?: Parameters<OpenIdClient['discovery']>[3],
+  options?: DiscoveryOptions,
+): ReturnType<OpenIdClient['discovery']> {
+  const oidc = await loadOpenIdClient();
+  let real: Parameters<OpenIdClient['discovery']>[4] = options;
+  if (options && customFetch in options) {
+    const { [customFetch]: fetch, ...rest } = options;
+    real = { ...rest, [oidc.customFetch]: fetch } as Parameters<OpenIdClient['discovery']>[4];
+  }
+  return oidc.discovery(server, clientId, metadata, clientAuthentication, real);
+}
+
+export async function refreshTokenGrant(...args: Parameters<OpenIdClient['refreshTokenGrant']>): ReturnType<OpenIdClient['refreshTokenGrant']> {
+  return (await loadOpenIdClient()).refreshTokenGrant(...args);
+}

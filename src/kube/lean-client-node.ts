@@ -2,8 +2,8 @@
 // and model of every Kubernetes group, only to build API clients the operator never makes; it and the
 // generated fetch module also import undici, which the operator uses only behind a proxy. Resolve
 // hooks hand the index import the small module client-node-gen beside this file, client-node's
-// undici imports undici-lazy, which loads undici on first use, and its imports of the proxy and
-// JSONPath packages client-node-lazy, which does the same for those. They must be registered before
+// undici imports undici-lazy, which loads undici on first use, and its imports of the proxy, JSONPath
+// and OpenID Connect packages client-node-lazy, which does the same for those. They must be registered before
 // client-node is first imported, so the entry point registers them and then imports the rest.
 import { registerHooks } from 'node:module';
 import { extname } from 'node:path';
@@ -13,7 +13,7 @@ const GENERATED_INDEX = '/@kubernetes/client-node/dist/gen/index.js';
 const CONFIG_MODULE = '/@kubernetes/client-node/dist/config.js';
 const CLIENT_NODE = '/@kubernetes/client-node/dist/';
 /** Packages client-node's config module uses only for some kubeconfigs: see client-node-lazy.ts. */
-const ON_DEMAND = new Set(['socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus']);
+const ON_DEMAND = new Set(['socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus', 'openid-client']);
 
 let registered = false;
 

@@ -11,7 +11,7 @@ import { registerHooks } from 'node:module';
 const generated = [];
 const undici = [];
 const onDemand = [];
-registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); if (/\\/node_modules\\/(socks|socks-proxy-agent|hpagent|jsonpath-plus)\\//.test(r.url)) onDemand.push(r.url); return r; } });
+registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); if (/\\/node_modules\\/(socks|socks-proxy-agent|hpagent|jsonpath-plus|openid-client|oauth4webapi|jose)\\//.test(r.url)) onDemand.push(r.url); return r; } });
 ${lean ? "(await import('./src/kube/lean-client-node.ts')).loadClientNodeLean();" : ''}
 const { KubeClient } = await import('./src/kube/client.ts');
 const { KubeConfig } = await import('./src/kube/client-node.ts');
@@ -77,7 +77,7 @@ describe('client-node loaded lean', () => {
     expect(lean.proxyAgent).toBe('ProxyAgent');
   });
 
-  it('loads the proxy and JSONPath packages only when a kubeconfig needs them, and then their own classes', () => {
+  it('loads the proxy, JSONPath and OpenID Connect packages only when a kubeconfig needs them, and the proxies\' own classes then', () => {
     const lean = run(true);
     expect(lean.onDemandBeforeProxy).toBe(0);
     expect(lean.onDemandAfterProxy).toBeGreaterThan(0);
@@ -91,6 +91,19 @@ describe('client-node loaded lean', () => {
     expect(eager.undiciBeforeProxy).toBeGreaterThan(0);
     expect(eager.onDemandBeforeProxy).toBeGreaterThan(0);
     expect(eager.socksError).toMatch(/ECONNREFUSED/);
+  });
+
+  it("hands OpenID Connect discovery to openid-client's own, with the fetch client-node gives it", async () => {
+    const { customFetch, discovery } = await import('../../src/kube/client-node-lazy.ts');
+    const issuer = 'https://issuer.example';
+    const asked: string[] = [];
+    const fetchFor = async (url: string) => {
+      asked.push(url);
+      return new Response(JSON.stringify({ issuer, token_endpoint: `${issuer}/token` }), { headers: { 'content-type': 'application/json' } });
+    };
+    const config = await discovery(new URL(issuer), 'client', undefined, undefined, { [customFetch]: fetchFor });
+    expect(asked).toEqual([`${issuer}/.well-known/openid-configuration`]);
+    expect(config.serverMetadata().token_endpoint).toBe(`${issuer}/token`);
   });
 
   it("hands JSONPath calls to jsonpath-plus's own", async () => {
