@@ -9,28 +9,37 @@ import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, OWNER_UID_ANNOTATI
  */
 export const SHARED_VALUE_KEYS: ReadonlySet<string> = new Set([MANAGED_BY_LABEL, CREDENTIAL_LABEL, HASH_ANNOTATION, OWNER_UID_ANNOTATION, SA_ENTRIES_ANNOTATION]);
 
-/** How many distinct strings are kept before the table starts again: a bound, not a cache size to tune. */
+/** How many distinct values are kept before a table starts again: a bound, not a cache size to tune. */
 const MAX_ENTRIES = 4096;
 
-export class Interner {
-  private readonly table = new Map<string, string>();
+/** A bounded table of shared copies by key; values that stop repeating are dropped when it fills up. */
+class SharedTable<V> {
+  private readonly table = new Map<string, V>();
   private readonly max: number;
 
   constructor(max = MAX_ENTRIES) {
     this.max = max;
   }
 
-  /** The shared copy of `s`. Strings that stop repeating are dropped when the table fills up. */
-  of(s: string): string {
-    const kept = this.table.get(s);
+  /** The copy kept under `key`, or `value` (after `keep` has readied it) from now on. */
+  protected shared(key: string, value: V, keep?: (value: V) => void): V {
+    const kept = this.table.get(key);
     if (kept !== undefined) return kept;
     if (this.table.size >= this.max) this.table.clear();
-    this.table.set(s, s);
-    return s;
+    keep?.(value);
+    this.table.set(key, value);
+    return value;
   }
 
   get size(): number {
     return this.table.size;
+  }
+}
+
+export class Interner extends SharedTable<string> {
+  /** The shared copy of `s`. */
+  of(s: string): string {
+    return this.shared(s, s);
   }
 }
 
@@ -40,27 +49,14 @@ export class Interner {
  * namespace, and so is the entry list of every ServiceAccount it patches. Cached objects are never
  * changed in place; frozen, a shared copy could not be either.
  */
-export class RecordInterner {
-  private readonly table = new Map<string, unknown>();
-  private readonly max: number;
-
-  constructor(max = MAX_ENTRIES) {
-    this.max = max;
-  }
-
+export class RecordInterner extends SharedTable<object> {
   /** The shared copy of a record of strings, or of a list of small records. */
   of<T extends object>(value: T): T {
-    const key = JSON.stringify(value);
-    const kept = this.table.get(key);
-    if (kept !== undefined) return kept as T;
-    if (this.table.size >= this.max) this.table.clear();
-    if (Array.isArray(value)) for (const item of value) Object.freeze(item);
-    Object.freeze(value);
-    this.table.set(key, value);
-    return value;
+    return this.shared(JSON.stringify(value), value, freeze) as T;
   }
+}
 
-  get size(): number {
-    return this.table.size;
-  }
+function freeze(value: object): void {
+  if (Array.isArray(value)) for (const item of value) Object.freeze(item);
+  Object.freeze(value);
 }

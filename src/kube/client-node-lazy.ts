@@ -1,13 +1,15 @@
-// client-node's config module imports, as it loads, packages it uses only for a kubeconfig that
-// asks for them: socks, socks-proxy-agent and hpagent behind a proxy-url, jsonpath-plus for the
-// azure and gcp auth providers, openid-client (with oauth4webapi and jose) for the oidc one. The resolve hook in lean-client-node.ts hands those imports this
-// module instead, which loads each package the first time client-node uses it: together with their
-// own dependencies a few MiB of resident memory that a process talking to the API server directly,
-// with a token or a client certificate, never needs. Called with `new`, each function returns the
-// package's own object.
+// client-node's modules import, as they load, packages the operator has them use only for some
+// kubeconfigs: undici behind a proxy-url (requests otherwise go over node's own agents), socks,
+// socks-proxy-agent and hpagent behind a proxy-url too, jsonpath-plus for the azure and gcp auth
+// providers, openid-client (with oauth4webapi and jose) for the oidc one. The resolve hook in
+// lean-client-node.ts hands those imports this module instead, which loads each package the first
+// time client-node uses it: undici alone is about 6 MiB of RSS, the rest a few MiB more, that a
+// process talking to the API server directly, with a token or a client certificate, never needs.
+// Called with `new`, each function returns the package's own object.
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
+type Undici = typeof import('undici');
 type Socks = typeof import('socks');
 type SocksProxy = typeof import('socks-proxy-agent');
 type Hpagent = typeof import('hpagent');
@@ -16,12 +18,21 @@ type OpenIdClient = typeof import('openid-client');
 
 // Resolved from client-node's package, so each import gets the copy client-node would have; not
 // from its dist/, where the resolve hook would hand them this module again.
+// require() keeps each module once loaded.
 const require = createRequire(import.meta.resolve('@kubernetes/client-node/package.json'));
-const loaded = new Map<string, unknown>();
-const load = <T>(name: string): T => {
-  if (!loaded.has(name)) loaded.set(name, require(name));
-  return loaded.get(name) as T;
-};
+const load = <T>(name: string): T => require(name) as T;
+
+export function Agent(...args: ConstructorParameters<Undici['Agent']>): InstanceType<Undici['Agent']> {
+  return new (load<Undici>('undici').Agent)(...args);
+}
+
+export function ProxyAgent(...args: ConstructorParameters<Undici['ProxyAgent']>): InstanceType<Undici['ProxyAgent']> {
+  return new (load<Undici>('undici').ProxyAgent)(...args);
+}
+
+export function fetch(...args: Parameters<Undici['fetch']>): ReturnType<Undici['fetch']> {
+  return load<Undici>('undici').fetch(...args);
+}
 
 export function SocksProxyAgent(...args: ConstructorParameters<SocksProxy['SocksProxyAgent']>): InstanceType<SocksProxy['SocksProxyAgent']> {
   return new (load<SocksProxy>('socks-proxy-agent').SocksProxyAgent)(...args);
@@ -45,9 +56,9 @@ export const SocksClient = {
 /** Called as a function (client-node never uses `new JSONPath`); typed as the package's own, overloads and all. */
 export const JSONPath = ((...args: unknown[]) => (load<JsonPath>('jsonpath-plus').JSONPath as unknown as (...a: unknown[]) => unknown)(...args)) as unknown as JsonPath['JSONPath'];
 
-// openid-client is ESM only: loaded with import(), which suits its functions, all async.
-let openIdClient: Promise<OpenIdClient> | undefined;
-const loadOpenIdClient = (): Promise<OpenIdClient> => (openIdClient ??= import(pathToFileURL(require.resolve('openid-client')).href) as Promise<OpenIdClient>);
+// openid-client is ESM only: loaded with import(), which suits its functions, all async, and keeps
+// the module once loaded.
+const loadOpenIdClient = (): Promise<OpenIdClient> => import(pathToFileURL(require.resolve('openid-client')).href) as Promise<OpenIdClient>;
 
 /**
  * Stands for openid-client's own symbol, which exists only once the package is loaded: discovery()

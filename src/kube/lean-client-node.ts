@@ -1,9 +1,9 @@
 // client-node's KubeConfig module imports the package's generated index, and with it every API class
 // and model of every Kubernetes group, only to build API clients the operator never makes; it and the
-// generated fetch module also import undici, which the operator uses only behind a proxy. Resolve
-// hooks hand the index import the small module client-node-gen beside this file, client-node's
-// undici imports undici-lazy, which loads undici on first use, and its imports of the proxy, JSONPath
-// and OpenID Connect packages client-node-lazy, which does the same for those. They must be registered before
+// generated fetch module also import undici, which the operator uses only behind a proxy, and the
+// config module the proxy, JSONPath and OpenID Connect packages few kubeconfigs need. Resolve hooks
+// hand the index import the small module client-node-gen beside this file, and those packages'
+// imports client-node-lazy, which loads each on first use. They must be registered before
 // client-node is first imported, so the entry point registers them and then imports the rest.
 import { registerHooks } from 'node:module';
 import { extname } from 'node:path';
@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 const GENERATED_INDEX = '/@kubernetes/client-node/dist/gen/index.js';
 const CONFIG_MODULE = '/@kubernetes/client-node/dist/config.js';
 const CLIENT_NODE = '/@kubernetes/client-node/dist/';
-/** Packages client-node's config module uses only for some kubeconfigs: see client-node-lazy.ts. */
-const ON_DEMAND = new Set(['socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus', 'openid-client']);
+/** Packages client-node's modules use only for some kubeconfigs: see client-node-lazy.ts. */
+const ON_DEMAND = new Set(['undici', 'socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus', 'openid-client']);
 
 let registered = false;
 
@@ -23,14 +23,10 @@ export function loadClientNodeLean(): void {
   // src/*.ts when run from source, dist/*.js when built.
   const beside = (name: string) => new URL(`./${name}${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
   const generated = beside('client-node-gen');
-  const lazyUndici = beside('undici-lazy');
   const onDemand = beside('client-node-lazy');
   registerHooks({
     resolve(specifier, context, nextResolve) {
-      if (context.parentURL?.includes(CLIENT_NODE)) {
-        if (specifier === 'undici') return { url: lazyUndici, shortCircuit: true };
-        if (ON_DEMAND.has(specifier)) return { url: onDemand, shortCircuit: true };
-      }
+      if (ON_DEMAND.has(specifier) && context.parentURL?.includes(CLIENT_NODE)) return { url: onDemand, shortCircuit: true };
       const resolved = nextResolve(specifier, context);
       if (resolved.url.endsWith(GENERATED_INDEX) && context.parentURL?.endsWith(CONFIG_MODULE)) {
         return { ...resolved, url: generated, shortCircuit: true };
