@@ -22,7 +22,7 @@ RESULTS := .cluster/test-results
 report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        test-e2e cluster-up cluster-down kubectl dev run bench bench-ab build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
+        test-e2e cluster-up cluster-down kubectl dev run bench bench-ab apiserver-profile build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
         deploy undeploy docker-build kind-e2e
 
 help:
@@ -152,6 +152,11 @@ bench: build controlplane
 #   make bench-ab ARGS='startup 10000 2 before=../before after=.'
 bench-ab: build controlplane
 	node scripts/bench-ab.ts $(ARGS)
+
+# kube-apiserver's own CPU profile of the floor's fan-out and of the operator's, side by side
+# (scripts/apiserver-profile.ts), e.g. make apiserver-profile ARGS='1000 3 /tmp/profiles'
+apiserver-profile: build controlplane
+	node scripts/apiserver-profile.ts $(ARGS)
 
 run: deps
 	node src/main.ts --kubeconfig $(KUBECONFIG) $(ARGS)

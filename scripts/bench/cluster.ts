@@ -21,9 +21,10 @@ export const BASE = { 'bench-set': 'base' };
 const SET_UP_CONCURRENCY = 100;
 const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 
-export async function startControlPlane(log: (l: string) => void): Promise<{ cp: ControlPlane; admin: KubeClient }> {
+export async function startControlPlane(log: (l: string) => void, options: { apiServerProfiling?: boolean } = {}): Promise<{ cp: ControlPlane; admin: KubeClient }> {
   const cp = await ControlPlane.start({
     log,
+    ...options,
     // The controller manager creates every namespace's `default` ServiceAccount; with its default
     // client throttle (20 QPS) that, not the operator, would set the pace of every set-up.
     controllerManagerArgs: ['--kube-api-qps=1000', '--kube-api-burst=2000'],

@@ -43,7 +43,8 @@ async function serviceAccountVersions(client: KubeClient): Promise<Map<string, s
 const patchEntry = (client: KubeClient, ns: string, rv: string | undefined) =>
   client.patch(RESOURCES.serviceAccounts, ns, 'default', { metadata: { resourceVersion: rv }, imagePullSecrets: [{ name: FLOOR_SECRET }] });
 
-async function cleanUp(client: KubeClient, namespaces: string[]): Promise<void> {
+/** Takes the floor's Secrets and ServiceAccount entries away again. */
+export async function cleanUp(client: KubeClient, namespaces: string[]): Promise<void> {
   const ignoreMissing = (err: unknown) => {
     if (!isNotFound(err)) throw err;
   };
@@ -53,20 +54,25 @@ async function cleanUp(client: KubeClient, namespaces: string[]): Promise<void> 
   });
 }
 
-async function atConcurrency(client: KubeClient, namespaces: string[], concurrency: number): Promise<{ fanoutMs: number; rotationMs: number }> {
+/** The fan-out's writes alone: N Secret creates and N ServiceAccount patches. */
+export async function floorFanout(client: KubeClient, namespaces: string[], concurrency: number): Promise<{ fanoutMs: number; created: Map<string, Secret> }> {
   const versions = await serviceAccountVersions(client);
   const secret = floorSecret('floor-password-1');
   const created = new Map<string, Secret>();
   // Both writes of every namespace as independent requests: the least a client has to wait for.
   const writes = namespaces.flatMap((ns) => [{ ns, kind: 'secret' as const }, { ns, kind: 'sa' as const }]);
-  let t0 = performance.now();
+  const t0 = performance.now();
   await forEachConcurrent(writes, concurrency, async ({ ns, kind }) => {
     if (kind === 'secret') created.set(ns, await client.create<Secret>(RESOURCES.secrets, ns, secret));
     else await patchEntry(client, ns, versions.get(ns));
   });
-  const fanoutMs = performance.now() - t0;
+  return { fanoutMs: performance.now() - t0, created };
+}
+
+async function atConcurrency(client: KubeClient, namespaces: string[], concurrency: number): Promise<{ fanoutMs: number; rotationMs: number }> {
+  const { fanoutMs, created } = await floorFanout(client, namespaces, concurrency);
   const rotated = floorSecret('floor-password-2').data;
-  t0 = performance.now();
+  const t0 = performance.now();
   await forEachConcurrent(namespaces, concurrency, async (ns) => {
     await client.replace(RESOURCES.secrets, ns, FLOOR_SECRET, { ...created.get(ns)!, data: rotated });
   });

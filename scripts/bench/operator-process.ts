@@ -42,6 +42,14 @@ export function shippedEnvironment(dockerfile = readFileSync('Dockerfile', 'utf8
 /** Linux reports utime/stime in clock ticks; USER_HZ is 100 on every architecture Node runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
+/** utime + stime of any process so far. */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
 export interface OperatorStartOptions {
   kubeconfig: string;
   logFile: string;
@@ -140,10 +148,7 @@ export class OperatorProcess {
 
   /** utime + stime of the process so far. */
   cpuSeconds(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may itself hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return processCpuSeconds(this.pid);
   }
 
   /** Resident set now and its high-water mark, in MiB. */

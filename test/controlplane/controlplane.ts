@@ -24,6 +24,8 @@ export interface ControlPlaneOptions {
    * benchmark's namespace set-up is never held back by the controller manager's client throttle.
    */
   controllerManagerArgs?: string[];
+  /** Serve /debug/pprof on kube-apiserver (scripts/apiserver-profile.ts); off otherwise, as in a cluster. */
+  apiServerProfiling?: boolean;
 }
 
 interface State {
@@ -143,7 +145,7 @@ export class ControlPlane {
         // The endpoint reconciler refuses a loopback advertise address; nothing here needs the endpoints.
         '--endpoint-reconciler-type=none',
         '--allow-privileged=true',
-        '--profiling=false',
+        `--profiling=${options.apiServerProfiling === true}`,
         '--v=1',
       ];
       let apiserverProcess = run('kube-apiserver', apiserverArgs);
