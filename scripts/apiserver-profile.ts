@@ -12,10 +12,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_WEBHOOK_TLS_SECRET } from '../src/controller/webhook/certificates.ts';
-import { isNotFound, RESOURCES } from '../src/kube/client.ts';
 import { diff, scrapeRequests } from './bench/apiserver-metrics.ts';
-import { createCredential, createNamespaces, CREDENTIALS_NAMESPACE, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
+import { createCredential, createNamespaces, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
 import { cleanUp, floorFanout } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
 import { OperatorProcess, processCpuSeconds } from './bench/operator-process.ts';
@@ -23,7 +21,7 @@ import { median, sleep } from './bench/stats.ts';
 
 const TIMEOUT_MS = 600_000;
 const FLOOR_CONCURRENCY = 50;
-/** Each profile covers its fan-out with room to spare; the idle rest adds next to nothing. */
+/** Each profile covers its fan-out with room to spare; the floor's and the operator's alike, idle rest included. */
 const WINDOW_PER_1000_S = 4;
 
 /** pprof nodes (regular expressions on the function name) whose cumulative time is reported. */
@@ -49,7 +47,6 @@ const log = (line: string) => console.error(`${new Date().toISOString().slice(11
 const windowS = Math.max(3, Math.ceil((size / 1000) * WINDOW_PER_1000_S));
 
 const { cp, admin } = await startControlPlane(log, { apiServerProfiling: true });
-const apiServerPid = Number(execFileSync('pgrep', ['-f', '--', `--cert-dir=${join(cp.dir, 'apiserver-certs')}`]).toString().trim());
 const observer = await Observer.start(cp.kubeconfigPath, SECRET_NAME);
 
 /** A CPU profile of kube-apiserver over the next `seconds`, written to `file`. */
@@ -84,6 +81,8 @@ const rows: Record<'floor' | 'operator', Row[]> = { floor: [], operator: [] };
 
 /** Runs `work` inside one profile and returns the API server's CPU, its request counts and the split. */
 async function profiled(file: string, work: () => Promise<number>): Promise<Row> {
+  const apiServerPid = cp.pidOf('kube-apiserver');
+  if (apiServerPid === undefined) throw new Error('kube-apiserver is not running');
   const profiling = profile(file, windowS);
   await sleep(300);
   const requestsBefore = await scrapeRequests(admin);
@@ -109,9 +108,7 @@ try {
     await cleanUp(admin, namespaces);
 
     // A first start, as in make bench: no webhook certificate yet.
-    await admin.delete(RESOURCES.secrets, CREDENTIALS_NAMESPACE, DEFAULT_WEBHOOK_TLS_SECRET).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await forgetWebhookCertificate(admin);
     const op = await OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(out, `operator-${run}.log`), extraArgs: [] });
     await op.waitReady(60_000);
     await sleep(3000);

@@ -16,9 +16,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_WEBHOOK_TLS_SECRET } from '../src/controller/webhook/certificates.ts';
-import { isNotFound, RESOURCES } from '../src/kube/client.ts';
-import { BASE, createBlobs, createCredential, createNamespaces, CREDENTIALS_NAMESPACE, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
+import { BASE, createBlobs, createCredential, createNamespaces, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
 import { measureFloor } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
 import { OperatorProcess } from './bench/operator-process.ts';
@@ -87,11 +85,8 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   const [before, after] = [`pw-${tag}-a`, `pw-${tag}-b`];
   await setSourcePassword(admin, before);
   observer.expectPassword(before);
-  // Every start a first one, as in make bench (a fresh control plane per size): the leader makes
-  // the webhook's CA and certificate while the fan-out begins.
-  await admin.delete(RESOURCES.secrets, CREDENTIALS_NAMESPACE, DEFAULT_WEBHOOK_TLS_SECRET).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  });
+  // Every start a first one, as in make bench (a fresh control plane per size).
+  await forgetWebhookCertificate(admin);
   const op = await start();
   await op.waitReady(60_000);
   await sleep(1000);

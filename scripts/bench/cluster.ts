@@ -3,6 +3,7 @@
 // "nothing written yet" between the scenarios that need it.
 import { execFileSync } from 'node:child_process';
 import { SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
+import { DEFAULT_WEBHOOK_TLS_SECRET } from '../../src/controller/webhook/certificates.ts';
 import { isNotFound, KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import { ControlPlane } from '../../test/controlplane/controlplane.ts';
 import type { Observer } from './observer.ts';
@@ -51,6 +52,16 @@ export async function garbageCollectorKnowsCredentials(admin: KubeClient): Promi
     if (Date.now() > deadline) throw new Error('the garbage collector did not start watching RegistryCredentials within 120 s');
     await sleep(500);
   }
+}
+
+/**
+ * Takes away the webhook's certificate Secret, so that the next start is a first one, as on a
+ * fresh control plane: the leader makes the webhook's CA and certificate while the fan-out begins.
+ */
+export async function forgetWebhookCertificate(admin: KubeClient): Promise<void> {
+  await admin.delete(RESOURCES.secrets, CREDENTIALS_NAMESPACE, DEFAULT_WEBHOOK_TLS_SECRET).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
 }
 
 export async function kubernetesVersion(admin: KubeClient): Promise<string> {

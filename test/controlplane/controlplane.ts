@@ -77,6 +77,12 @@ export class ControlPlane {
     return join(this.binDir, 'kubectl');
   }
 
+  /** The pid of one of the run's processes (kube-apiserver, etcd, …) while it runs. */
+  pidOf(binary: string): number | undefined {
+    const file = join(this.binDir, binary);
+    return this.children.find((c) => c.spawnfile === file && c.exitCode === null && c.signalCode === null)?.pid;
+  }
+
   /** The run's PKI: ca.crt, server.crt/.key (kube-apiserver's serving pair), admin.crt/.key. */
   get pkiDir(): string {
     return join(this.dir, 'pki');
