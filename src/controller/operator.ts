@@ -61,8 +61,9 @@ export class Operator {
     this.log = log;
     this.metrics = metrics;
     this.options = options;
-    // Each run gets a reconcileID on every line it logs (log.ts).
-    this.queue = new WorkQueue((key) => inReconcile(() => this.reconcileKey(key)), {
+    // Each run gets a reconcileID on every line it logs (log.ts), its failure's line included.
+    this.queue = new WorkQueue((key) => this.reconcileKey(key), {
+      scope: inReconcile,
       concurrency: options.concurrency,
       ...(options.baseDelayMs !== undefined ? { baseDelayMs: options.baseDelayMs } : {}),
       ...(options.maxDelayMs !== undefined ? { maxDelayMs: options.maxDelayMs } : {}),

@@ -20,6 +20,11 @@ export interface WorkQueueOptions {
   random?: () => number;
   /** Called after each run, for metrics and logs. */
   onDone?: (key: string, outcome: WorkOutcome) => void;
+  /**
+   * Wraps each run of a key, its onDone included, so that what onDone logs belongs to the run (a
+   * reconcileID, say: log.ts's inReconcile).
+   */
+  scope?: <T>(run: () => Promise<T>) => Promise<T>;
 }
 
 export interface WorkOutcome {
@@ -122,7 +127,8 @@ export class WorkQueue {
     if (this.waiting.has(key)) return;
     if (!counted) this.addCount++;
     this.waiting.set(key, Date.now());
-    void this.queue.add(() => this.process(key));
+    const scope = this.options.scope;
+    void this.queue.add(scope ? () => scope(() => this.process(key)) : () => this.process(key));
   }
 
   /** Adds the key after `ms` (or at its Retry-After floor, if later); an earlier pending schedule for the key wins. */

@@ -1,5 +1,6 @@
 // The work queue on fake timers: every delay is asserted exactly (the jitter's random source is
 // injected), and nothing depends on how fast the machine is.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WorkQueue, type WorkQueueOptions, type WorkResult } from '../../src/queue/workqueue.ts';
 
@@ -496,6 +497,33 @@ describe('WorkQueue', () => {
       ['failing', undefined, true],
     ]);
     expect(q.concurrency).toBe(1);
+  });
+
+  it('runs each run of a key, its onDone included, inside the scope given, a fresh one per run', async () => {
+    const runs = new AsyncLocalStorage<number>();
+    let opened = 0;
+    const seen: Array<[string, string, number | undefined]> = [];
+    const { handler } = failingTimes(1);
+    const q = new WorkQueue(async (key) => {
+      seen.push(['handler', key, runs.getStore()]);
+      await handler();
+    }, {
+      concurrency: 1,
+      baseDelayMs: 100,
+      random: () => 0,
+      scope: (run) => runs.run(++opened, run),
+      onDone: (key, o) => seen.push([o.error ? 'failed' : 'done', key, runs.getStore()]),
+    });
+    queues.push(q);
+    q.add('k');
+    await advance();
+    await advance(100);
+    expect(seen).toEqual([
+      ['handler', 'k', 1],
+      ['failed', 'k', 1],
+      ['handler', 'k', 2],
+      ['done', 'k', 2],
+    ]);
   });
 
   it('resolves shutdown true at once when idle, and takes no more work', async () => {

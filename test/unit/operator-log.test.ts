@@ -1,0 +1,81 @@
+// The operator's line for a failed reconcile: it carries the reconcileID of the run that failed, the
+// same as the lines that run logged on the way (the failed write's), so the failure can be followed
+// back through the run. On the fake API server, with one injected 500.
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SOURCE_LABEL } from '../../src/api/labels.ts';
+import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
+import { Digest } from '../../src/controller/digest.ts';
+import { Operator } from '../../src/controller/operator.ts';
+import { RESOURCES } from '../../src/kube/client.ts';
+import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
+import { createLogger } from '../../src/log.ts';
+import { FakeClient } from '../support/fake-client.ts';
+
+const CREDS = 'creds';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const operators: Operator[] = [];
+afterEach(async () => {
+  await Promise.all(operators.splice(0).map((o) => o.stop(1_000)));
+});
+
+async function until<T>(read: () => T | undefined, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('Operator log', () => {
+  it('logs a failed reconcile with the reconcileID of the run that failed', async () => {
+    const fake = new FakeClient();
+    fake.seed(RESOURCES.namespaces, ...[CREDS, 'team-a'].map((name): Namespace => ({ metadata: { name }, status: { phase: 'Active' } })));
+    fake.seed(RESOURCES.registryCredentials, {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: 'rc', uid: 'uid-rc', generation: 1, creationTimestamp: '2024-01-01T00:00:00Z' },
+      spec: {
+        registries: [{ server: 'ghcr.io', username: 'u', passwordFrom: { secretKeyRef: { name: 'src', key: 'password' } } }],
+        secretName: 'pull',
+        namespaces: { include: ['team-a'] },
+      },
+    } as RegistryCredential);
+    const source: Secret = { metadata: { name: 'src', namespace: CREDS, labels: { [SOURCE_LABEL]: 'true' } }, type: 'Opaque', data: { password: Buffer.from('pw').toString('base64') } };
+    fake.seed(RESOURCES.secrets, source);
+    fake.seed(RESOURCES.serviceAccounts, { metadata: { name: 'default', namespace: 'team-a' } } satisfies ServiceAccount);
+    fake.failNext({ verb: 'create', resource: 'secrets', namespace: 'team-a' }, 500);
+
+    let text = '';
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
+    const lines = () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const operator = new Operator(fake.client, createLogger('debug', sink), {
+      credentialsNamespace: CREDS,
+      digest: Digest.random(),
+      allowedSecretNames: ['pull'],
+      concurrency: 2,
+      maxConcurrentWrites: 4,
+      statusIntervalMs: 0,
+      baseDelayMs: 10,
+      maxDelayMs: 10,
+    });
+    operators.push(operator);
+    await operator.startCaches();
+    operator.startWorkers();
+
+    const failed = await until(() => lines().find((l) => l.msg === 'reconcile failed; retrying with backoff'));
+    const failedWrite = lines().find((l) => l.msg === 'write failed' && l.namespace === 'team-a');
+    expect(failed).toMatchObject({ credential: 'rc', retries: 1 });
+    expect(failed.reconcileID).toMatch(UUID);
+    expect(failedWrite?.reconcileID).toBe(failed.reconcileID);
+
+    // The retry is a run of its own, with an id of its own, and it creates the Secret.
+    await until(() => fake.object<Secret>(RESOURCES.secrets, 'team-a', 'pull'));
+    const retryWrite = await until(() => lines().find((l) => l.msg === 'write' && l.namespace === 'team-a' && l.kind === 'Secret'));
+    expect(retryWrite.reconcileID).toMatch(UUID);
+    expect(retryWrite.reconcileID).not.toBe(failed.reconcileID);
+  });
+});
