@@ -1,7 +1,8 @@
 // client-node's modules import, as they load, packages the operator has them use only for some
 // kubeconfigs: undici behind a proxy-url (requests otherwise go over node's own agents), socks,
 // socks-proxy-agent and hpagent behind a proxy-url too, jsonpath-plus for the azure and gcp auth
-// providers, openid-client (with oauth4webapi and jose) for the oidc one. The resolve hook in
+// providers, openid-client (with oauth4webapi and jose) for the oidc one, and js-yaml for a
+// kubeconfig file (in a cluster the operator reads its ServiceAccount's token and CA instead). The resolve hook in
 // lean-client-node.ts hands those imports this module instead, which loads each package the first
 // time client-node uses it: undici alone is about 6 MiB of RSS, the rest a few MiB more, that a
 // process talking to the API server directly, with a token or a client certificate, never needs.
@@ -15,46 +16,52 @@ type SocksProxy = typeof import('socks-proxy-agent');
 type Hpagent = typeof import('hpagent');
 type JsonPath = typeof import('jsonpath-plus');
 type OpenIdClient = typeof import('openid-client');
+type JsYaml = typeof import('js-yaml');
 
 // Resolved from client-node's package, so each import gets the copy client-node would have; not
 // from its dist/, where the resolve hook would hand them this module again.
 // require() keeps each module once loaded.
 const require = createRequire(import.meta.resolve('@kubernetes/client-node/package.json'));
-const load = <T>(name: string): T => require(name) as T;
+const loadPackage = <T>(name: string): T => require(name) as T;
+
+/** client-node's config module calls js-yaml's load only, to read a kubeconfig file. */
+export function load(...args: Parameters<JsYaml['load']>): ReturnType<JsYaml['load']> {
+  return loadPackage<JsYaml>('js-yaml').load(...args);
+}
 
 export function Agent(...args: ConstructorParameters<Undici['Agent']>): InstanceType<Undici['Agent']> {
-  return new (load<Undici>('undici').Agent)(...args);
+  return new (loadPackage<Undici>('undici').Agent)(...args);
 }
 
 export function ProxyAgent(...args: ConstructorParameters<Undici['ProxyAgent']>): InstanceType<Undici['ProxyAgent']> {
-  return new (load<Undici>('undici').ProxyAgent)(...args);
+  return new (loadPackage<Undici>('undici').ProxyAgent)(...args);
 }
 
 export function fetch(...args: Parameters<Undici['fetch']>): ReturnType<Undici['fetch']> {
-  return load<Undici>('undici').fetch(...args);
+  return loadPackage<Undici>('undici').fetch(...args);
 }
 
 export function SocksProxyAgent(...args: ConstructorParameters<SocksProxy['SocksProxyAgent']>): InstanceType<SocksProxy['SocksProxyAgent']> {
-  return new (load<SocksProxy>('socks-proxy-agent').SocksProxyAgent)(...args);
+  return new (loadPackage<SocksProxy>('socks-proxy-agent').SocksProxyAgent)(...args);
 }
 
 export function HttpProxyAgent(...args: ConstructorParameters<Hpagent['HttpProxyAgent']>): InstanceType<Hpagent['HttpProxyAgent']> {
-  return new (load<Hpagent>('hpagent').HttpProxyAgent)(...args);
+  return new (loadPackage<Hpagent>('hpagent').HttpProxyAgent)(...args);
 }
 
 export function HttpsProxyAgent(...args: ConstructorParameters<Hpagent['HttpsProxyAgent']>): InstanceType<Hpagent['HttpsProxyAgent']> {
-  return new (load<Hpagent>('hpagent').HttpsProxyAgent)(...args);
+  return new (loadPackage<Hpagent>('hpagent').HttpsProxyAgent)(...args);
 }
 
 /** client-node calls SocksClient.createConnection only. */
 export const SocksClient = {
   createConnection(...args: Parameters<Socks['SocksClient']['createConnection']>): ReturnType<Socks['SocksClient']['createConnection']> {
-    return load<Socks>('socks').SocksClient.createConnection(...args);
+    return loadPackage<Socks>('socks').SocksClient.createConnection(...args);
   },
 };
 
 /** Called as a function (client-node never uses `new JSONPath`); typed as the package's own, overloads and all. */
-export const JSONPath = ((...args: unknown[]) => (load<JsonPath>('jsonpath-plus').JSONPath as unknown as (...a: unknown[]) => unknown)(...args)) as unknown as JsonPath['JSONPath'];
+export const JSONPath = ((...args: unknown[]) => (loadPackage<JsonPath>('jsonpath-plus').JSONPath as unknown as (...a: unknown[]) => unknown)(...args)) as unknown as JsonPath['JSONPath'];
 
 // openid-client is ESM only: loaded with import(), which suits its functions, all async, and keeps
 // the module once loaded.

@@ -1,7 +1,8 @@
 // client-node's KubeConfig module imports the package's generated index, and with it every API class
 // and model of every Kubernetes group, only to build API clients the operator never makes; it and the
 // generated fetch module also import undici, which the operator uses only behind a proxy, and the
-// config module the proxy, JSONPath and OpenID Connect packages few kubeconfigs need. Resolve hooks
+// config module the proxy, JSONPath and OpenID Connect packages few kubeconfigs need, and the YAML
+// parser a kubeconfig file needs and a ServiceAccount in a cluster does not. Resolve hooks
 // hand the index import the small module client-node-gen beside this file, and those packages'
 // imports client-node-lazy, which loads each on first use. They must be registered before
 // client-node is first imported, so the entry point registers them and then imports the rest.
@@ -13,7 +14,7 @@ const GENERATED_INDEX = '/@kubernetes/client-node/dist/gen/index.js';
 const CONFIG_MODULE = '/@kubernetes/client-node/dist/config.js';
 const CLIENT_NODE = '/@kubernetes/client-node/dist/';
 /** Packages client-node's modules use only for some kubeconfigs: see client-node-lazy.ts. */
-const ON_DEMAND = new Set(['undici', 'socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus', 'openid-client']);
+const ON_DEMAND = new Set(['undici', 'socks', 'socks-proxy-agent', 'hpagent', 'jsonpath-plus', 'openid-client', 'js-yaml']);
 
 let registered = false;
 

@@ -2,7 +2,8 @@
 // the proxy packages and jsonpath-plus until a kubeconfig needs them: a child process records every
 // module it resolves under client-node's generated tree and those packages', builds a KubeClient and
 // sends a request with the credentials client-node's authentication adds, then has client-node build
-// the agents for proxy-urls and send a request through a SOCKS proxy.
+// the agents for proxy-urls and send a request through a SOCKS proxy, and read a kubeconfig file's
+// YAML.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
@@ -11,7 +12,8 @@ import { registerHooks } from 'node:module';
 const generated = [];
 const undici = [];
 const onDemand = [];
-registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); if (/\\/node_modules\\/(socks|socks-proxy-agent|hpagent|jsonpath-plus|openid-client|oauth4webapi|jose)\\//.test(r.url)) onDemand.push(r.url); return r; } });
+const yaml = [];
+registerHooks({ resolve(s, c, next) { const r = next(s, c); if (r.url.includes('/node_modules/js-yaml/')) yaml.push(r.url); if (/client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(r.url)) generated.push(r.url); if (r.url.includes('/node_modules/undici/')) undici.push(r.url); if (/\\/node_modules\\/(socks|socks-proxy-agent|hpagent|jsonpath-plus|openid-client|oauth4webapi|jose)\\//.test(r.url)) onDemand.push(r.url); return r; } });
 ${lean ? "(await import('./src/kube/lean-client-node.ts')).loadClientNodeLean();" : ''}
 const { KubeClient } = await import('./src/kube/client.ts');
 const { KubeConfig } = await import('./src/kube/client-node.ts');
@@ -42,7 +44,11 @@ const httpAgents = [await agentFor('socks5://127.0.0.1:2'), await agentFor('http
 const socksConfig = new KubeConfig();
 socksConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1', proxyUrl: 'socks5://127.0.0.1:1' }], users: [{ name: 'u', token: 't0ken' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
 const socksError = await new KubeClient(socksConfig).getText('/version').then(() => 'none', (err) => String(err?.message));
-console.log(JSON.stringify({ generated: generated.length, authorization, undiciBeforeProxy, undiciAfterProxy: undici.length, proxyAgent, onDemandBeforeProxy, onDemandAfterProxy: onDemand.length, httpAgents, socksError }));
+const yamlBeforeFile = yaml.length;
+const fromFile = new KubeConfig();
+fromFile.loadFromString('apiVersion: v1\\nkind: Config\\nclusters:\\n- name: c\\n  cluster: {server: "https://127.0.0.1:6443"}\\nusers:\\n- name: u\\n  user: {token: t0ken}\\ncontexts:\\n- name: from-file\\n  context: {cluster: c, user: u}\\ncurrent-context: from-file\\n');
+const fileContext = [fromFile.getCurrentContext(), fromFile.getCurrentCluster()?.server];
+console.log(JSON.stringify({ generated: generated.length, authorization, undiciBeforeProxy, undiciAfterProxy: undici.length, proxyAgent, onDemandBeforeProxy, onDemandAfterProxy: onDemand.length, httpAgents, socksError, yamlBeforeFile, yamlAfterFile: yaml.length, fileContext }));
 `;
 
 interface ProbeResult {
@@ -55,6 +61,9 @@ interface ProbeResult {
   onDemandAfterProxy: number;
   httpAgents: string[];
   socksError: string;
+  yamlBeforeFile: number;
+  yamlAfterFile: number;
+  fileContext: [string, string];
 }
 
 function run(lean: boolean): ProbeResult {
@@ -85,8 +94,17 @@ describe('client-node loaded lean', () => {
     expect(lean.socksError).toMatch(/ECONNREFUSED/);
   });
 
+  it('loads js-yaml only when a kubeconfig is read from YAML, and reads it then', () => {
+    const lean = run(true);
+    expect(lean.yamlBeforeFile).toBe(0);
+    expect(lean.yamlAfterFile).toBeGreaterThan(0);
+    expect(lean.fileContext).toEqual(['from-file', 'https://127.0.0.1:6443']);
+  });
+
   it('without the hooks the same imports load them (so the checks above can fail)', () => {
     const eager = run(false);
+    expect(eager.yamlBeforeFile).toBeGreaterThan(0);
+    expect(eager.fileContext).toEqual(['from-file', 'https://127.0.0.1:6443']);
     expect(eager.generated).toBeGreaterThan(100);
     expect(eager.undiciBeforeProxy).toBeGreaterThan(0);
     expect(eager.onDemandBeforeProxy).toBeGreaterThan(0);
