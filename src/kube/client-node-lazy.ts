@@ -2,10 +2,11 @@
 // kubeconfigs: undici behind a proxy-url (requests otherwise go over node's own agents), socks,
 // socks-proxy-agent and hpagent behind a proxy-url too, jsonpath-plus for the azure and gcp auth
 // providers, openid-client (with oauth4webapi and jose) for the oidc one, and js-yaml for a
-// kubeconfig file (in a cluster the operator reads its ServiceAccount's token and CA instead). The resolve hook in
-// lean-client-node.ts hands those imports this module instead, which loads each package the first
-// time client-node uses it: undici alone is about 6 MiB of RSS, the rest a few MiB more, that a
-// process talking to the API server directly, with a token or a client certificate, never needs.
+// kubeconfig file (in a cluster the operator reads its ServiceAccount's token and CA instead). The
+// resolve hook in lean-client-node.ts hands those imports this module instead, which loads each
+// package the first time client-node uses it: undici alone is about 6 MiB of RSS, the rest a few MiB
+// more, that a process talking to the API server directly, with a token or a client certificate,
+// never needs.
 // Called with `new`, each function returns the package's own object.
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';

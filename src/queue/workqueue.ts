@@ -127,8 +127,9 @@ export class WorkQueue {
     if (this.waiting.has(key)) return;
     if (!counted) this.addCount++;
     this.waiting.set(key, Date.now());
+    const run = () => this.process(key);
     const scope = this.options.scope;
-    void this.queue.add(scope ? () => scope(() => this.process(key)) : () => this.process(key));
+    void this.queue.add(scope ? () => scope(run) : run);
   }
 
   /** Adds the key after `ms` (or at its Retry-After floor, if later); an earlier pending schedule for the key wins. */

@@ -10,6 +10,7 @@ import { Operator } from '../../src/controller/operator.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import { createLogger } from '../../src/log.ts';
+import { eventually } from '../support/cluster.ts';
 import { FakeClient } from '../support/fake-client.ts';
 
 const CREDS = 'creds';
@@ -19,16 +20,6 @@ const operators: Operator[] = [];
 afterEach(async () => {
   await Promise.all(operators.splice(0).map((o) => o.stop(1_000)));
 });
-
-async function until<T>(read: () => T | undefined, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('Operator log', () => {
   it('logs a failed reconcile with the reconcileID of the run that failed', async () => {
@@ -66,15 +57,15 @@ describe('Operator log', () => {
     await operator.startCaches();
     operator.startWorkers();
 
-    const failed = await until(() => lines().find((l) => l.msg === 'reconcile failed; retrying with backoff'));
+    const failed = await eventually('the failed reconcile\'s line', async () => lines().find((l) => l.msg === 'reconcile failed; retrying with backoff'), 5_000);
     const failedWrite = lines().find((l) => l.msg === 'write failed' && l.namespace === 'team-a');
     expect(failed).toMatchObject({ credential: 'rc', retries: 1 });
     expect(failed.reconcileID).toMatch(UUID);
     expect(failedWrite?.reconcileID).toBe(failed.reconcileID);
 
     // The retry is a run of its own, with an id of its own, and it creates the Secret.
-    await until(() => fake.object<Secret>(RESOURCES.secrets, 'team-a', 'pull'));
-    const retryWrite = await until(() => lines().find((l) => l.msg === 'write' && l.namespace === 'team-a' && l.kind === 'Secret'));
+    await eventually('the retried Secret', async () => fake.object<Secret>(RESOURCES.secrets, 'team-a', 'pull'), 5_000);
+    const retryWrite = await eventually('the retry\'s write line', async () => lines().find((l) => l.msg === 'write' && l.namespace === 'team-a' && l.kind === 'Secret'), 5_000);
     expect(retryWrite.reconcileID).toMatch(UUID);
     expect(retryWrite.reconcileID).not.toBe(failed.reconcileID);
   });
