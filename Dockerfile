@@ -1,12 +1,14 @@
 # syntax=docker/dockerfile:1
-# Build: TypeScript to dist/, then keep only the production dependencies.
-FROM node:24-bookworm-slim AS build
+# Build: TypeScript to dist/, the malloc_trim addon (src/malloc-trim.ts) with the full image's C
+# compiler, then keep only the production dependencies.
+FROM node:24-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
-RUN npm run build && npm prune --omit=dev
+COPY native/ native/
+RUN npm run build && npm run build:native && npm prune --omit=dev
 
 # Run: distroless Node 24 (Debian 12), no shell, no package manager, user nonroot (65532).
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
@@ -15,6 +17,7 @@ ENV NODE_ENV=production
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
+COPY --from=build /app/build/ build/
 # The image's nonroot user, numerically, so runAsNonRoot can be checked without /etc/passwd.
 USER 65532:65532
 EXPOSE 8080 8081

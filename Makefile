@@ -42,7 +42,12 @@ node_modules/.installed: package.json package-lock.json $(NODE_DEP)
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.installed
+deps: node_modules/.installed build/malloc-trim.node
+
+# The operator's one native piece (src/malloc-trim.ts): a C compiler, from Debian's packages if missing.
+build/malloc-trim.node: native/malloc-trim.c node_modules/.installed
+	@command -v cc >/dev/null || { apt-get update && apt-get install -y gcc libc6-dev; }
+	npm run --silent build:native
 
 controlplane:
 	@bash test/controlplane/build.sh >/dev/null

@@ -11,6 +11,7 @@ import { InjectionPolicies } from './controller/webhook/policy.ts';
 import { injectionExcludedNamespaces } from './controller/webhook/configuration.ts';
 import { Remediator } from './controller/remediation/remediator.ts';
 import { createLogger } from './log.ts';
+import { loadTrim, startTrimming } from './malloc-trim.ts';
 import { healthRoutes } from './server/health.ts';
 import { boundPort, serve } from './server/http.ts';
 import { Metrics } from './server/metrics.ts';
@@ -33,6 +34,9 @@ async function main(): Promise<number> {
   }
   const flags = parsed.flags;
   const log = createLogger(flags['log-level']);
+  const trimming = loadTrim();
+  if ('unavailable' in trimming) log.info({ reason: trimming.unavailable }, 'malloc_trim not available: memory glibc frees stays resident');
+  const stopTrimming = 'trim' in trimming ? startTrimming(trimming.trim) : undefined;
   const client = KubeClient.load(flags.kubeconfig);
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
   client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
@@ -91,6 +95,7 @@ async function main(): Promise<number> {
       await elector?.release();
       metricsServer?.close();
       healthServer?.close();
+      stopTrimming?.();
       log.info('stopped');
       resolve(0);
     };

@@ -50,10 +50,54 @@ export class Interner extends SharedTable<string> {
  * changed in place; frozen, a shared copy could not be either.
  */
 export class RecordInterner extends SharedTable<object> {
+  /**
+   * The copies handed out last, compared field by field before any key is built: a fan-out's
+   * objects come in runs of the same few records, and stringifying each one to look it up was a
+   * few per cent of the operator's CPU.
+   */
+  private readonly recent: object[] = [];
+  private next = 0;
+
   /** The shared copy of a record of strings, or of a list of small records. */
   of<T extends object>(value: T): T {
-    return this.shared(JSON.stringify(value), value, freeze) as T;
+    return this.like(value, () => value);
   }
+
+  /**
+   * The shared copy of a record equal to `raw`; `build` makes the copy to keep (from `raw`, with
+   * the same fields and values) only when none is kept yet.
+   */
+  like<T extends object>(raw: T, build: () => T): T {
+    for (const kept of this.recent) if (sameFields(kept, raw)) return kept as T;
+    const value = build();
+    const kept = this.shared(JSON.stringify(value), value, freeze);
+    this.recent[this.next] = kept;
+    this.next = (this.next + 1) % RECENT;
+    return kept as T;
+  }
+}
+
+/** How many of the last records handed out are compared before a lookup by key. */
+const RECENT = 8;
+
+/** Equal records of strings, numbers and booleans, or equal lists of such records. */
+function sameFields(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameFields(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let fields = 0;
+  for (const key in x) {
+    if (!Object.hasOwn(y, key) || !sameFields(x[key], y[key])) return false;
+    fields++;
+  }
+  for (const _ in y) fields--;
+  return fields === 0;
 }
 
 function freeze(value: object): void {

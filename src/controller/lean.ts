@@ -55,15 +55,21 @@ export function leanMetadata(m: ObjectMeta, options: LeanOptions = {}): ObjectMe
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
   if (options.creationTimestamp && m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
-  const share = <T extends object>(value: T): T => (options.shareRecords ? records.of(value) : value);
-  if (m.labels) out.labels = share(leanValues({ ...m.labels }, m.name));
+  // `build` makes the lean copy of `raw`; shared, it is made only when no equal copy is kept.
+  const share = <T extends object>(raw: T, build: (raw: T) => T): T => (options.shareRecords ? records.like(raw, () => build(raw)) : build(raw));
+  if (m.labels) out.labels = share(m.labels, (labels) => leanValues({ ...labels }, m.name));
   if (m.annotations) {
-    const { [LAST_APPLIED]: _dropped, ...rest } = m.annotations;
-    if (Object.keys(rest).length) out.annotations = share(leanValues(rest, m.name));
+    const annotations = share(m.annotations, ({ [LAST_APPLIED]: _dropped, ...rest }) => leanValues(rest, m.name));
+    if (hasFields(annotations)) out.annotations = annotations;
   }
   if (m.finalizers?.length) out.finalizers = m.finalizers;
-  if (m.ownerReferences?.length) out.ownerReferences = share(m.ownerReferences.map(leanOwnerReference));
+  if (m.ownerReferences?.length) out.ownerReferences = share(m.ownerReferences, (refs) => refs.map(leanOwnerReference));
   return out;
+}
+
+function hasFields(record: object): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 export const leanCredential = (rc: RegistryCredential): RegistryCredential => ({
@@ -81,7 +87,7 @@ export const leanNamespace = (ns: Namespace): Namespace => ({
 
 export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   metadata: leanMetadata(sa.metadata, { shareRecords: true }),
-  ...(sa.imagePullSecrets ? { imagePullSecrets: records.of(sa.imagePullSecrets.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) }))) } : {}),
+  ...(sa.imagePullSecrets ? { imagePullSecrets: records.like(sa.imagePullSecrets, () => sa.imagePullSecrets!.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) }))) } : {}),
 });
 
 /** A ConfigMap of the credentials namespace: where a CA bundle for validation may come from. */

@@ -1,6 +1,6 @@
 // The string table the caches share repeated values through, and that leaning an object keeps every
 // value it had (sharing a string never changes what the cache holds) without touching the input.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CREDENTIAL_LABEL, HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/api/labels.ts';
 import { Interner, RecordInterner } from '../../src/controller/intern.ts';
 import { leanCredential, leanMetadata, leanNamespace, leanServiceAccount } from '../../src/controller/lean.ts';
@@ -44,6 +44,42 @@ describe('RecordInterner', () => {
     expect(table.of([{ name: 'regcred' }, { name: 'other' }])).toBe(list);
     expect(Object.isFrozen(list) && list.every((item) => Object.isFrozen(item))).toBe(true);
     expect(() => (list as Array<{ name: string }>).push({ name: 'x' })).toThrow(TypeError);
+  });
+
+  it('hands a record equal to a recent one that copy without building another', () => {
+    const table = new RecordInterner(10);
+    const labels = table.of({ a: '1', b: '2' });
+    const refs = table.of([{ name: 'x', controller: true }]);
+    const build = vi.fn(() => ({ a: '1', b: '2' }));
+    expect(table.like({ b: '2', a: '1' }, build)).toBe(labels);
+    expect(table.like([{ controller: true, name: 'x' }], () => [])).toBe(refs);
+    expect(build).not.toHaveBeenCalled();
+  });
+
+  it('tells records apart by every field: a missing, extra or different one, or another list length', () => {
+    const table = new RecordInterner(10);
+    const kept = table.of({ a: '1', b: '2' });
+    const list = table.of([{ name: 'x' }]);
+    for (const other of [{ a: '1' }, { a: '1', b: '2', c: '3' }, { a: '1', b: '3' }, { a: '1', c: '2' }]) {
+      const shared = table.like(other, () => ({ ...other }));
+      expect(shared).not.toBe(kept);
+      expect(shared).toEqual(other);
+    }
+    for (const other of [[{ name: 'x' }, { name: 'y' }], [{ name: 'y' }], [{ name: 'x', extra: 'z' }], []]) {
+      const shared = table.like(other, () => structuredClone(other));
+      expect(shared).not.toBe(list);
+      expect(shared).toEqual(other);
+    }
+    expect(table.like({ 0: { name: 'x' } }, () => ({ 0: { name: 'x' } }))).not.toBe(list);
+  });
+
+  it('finds a record that is no longer among the recent ones by its key, and keeps what build made frozen', () => {
+    const table = new RecordInterner(100);
+    const first = table.of({ k: 'first' });
+    for (let i = 0; i < 20; i++) table.of({ k: `other-${i}` });
+    expect(table.like({ k: 'first' }, () => ({ k: 'first' }))).toBe(first);
+    const built = table.like({ k: 'new' }, () => ({ k: 'new' }));
+    expect(Object.isFrozen(built)).toBe(true);
   });
 
   it('starts again when full', () => {
