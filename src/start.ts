@@ -18,6 +18,8 @@ import { Metrics } from './server/metrics.ts';
 import { MetricsAuth } from './server/metrics-auth.ts';
 import { servingCertificate } from './server/serving-cert.ts';
 
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+
 async function main(): Promise<number> {
   const parsed = parseFlags(process.argv.slice(2));
   if (!parsed.ok) {
@@ -36,7 +38,11 @@ async function main(): Promise<number> {
   const log = createLogger(flags['log-level']);
   const trimming = loadTrim();
   if ('unavailable' in trimming) log.info({ reason: trimming.unavailable }, 'malloc_trim not available: memory glibc frees stays resident');
-  const stopTrimming = 'trim' in trimming ? startTrimming(trimming.trim) : undefined;
+  const stopTrimming = 'trim' in trimming
+    ? startTrimming(trimming.trim, {
+        trimmed: ({ released, durationMs, rssBefore, rssAfter }) => log.debug({ released, durationMs: Math.round(durationMs * 100) / 100, rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssAfter) }, 'malloc heap trimmed'),
+      })
+    : undefined;
   const client = KubeClient.load(flags.kubeconfig);
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
   client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);

@@ -2,7 +2,7 @@
 // memory freed in the middle of glibc's heap stays resident until trim() gives its pages back.
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadTrim, startTrimming, TRIM_INTERVAL_MS } from '../../src/malloc-trim.ts';
+import { loadTrim, startTrimming, TRIM_INTERVAL_MS, TRIM_MIN_GROWTH_BYTES } from '../../src/malloc-trim.ts';
 
 // A process with one malloc arena, as the image runs: 16,000 buffers of 6,000 bytes (each its own
 // malloc block), three of every four dropped, the last kept so the heap's top stays in use. Array
@@ -54,18 +54,35 @@ describe('startTrimming', () => {
     vi.useRealTimers();
   });
 
-  it('trims every interval until stopped', () => {
+  const MiB = 2 ** 20;
+
+  it('trims on the first tick, then only after the resident set grew by a MiB since the last trim or its low', () => {
     vi.useFakeTimers();
-    const trim = vi.fn(() => true);
-    const stop = startTrimming(trim);
+    let rss = 100 * MiB;
+    const trim = vi.fn(() => {
+      rss -= 5 * MiB;
+      return true;
+    });
+    const reports: Array<{ rssBefore: number; rssAfter: number }> = [];
+    const stop = startTrimming(trim, { rss: () => rss, trimmed: (r) => reports.push(r) });
     vi.advanceTimersByTime(TRIM_INTERVAL_MS - 1);
     expect(trim).not.toHaveBeenCalled();
     vi.advanceTimersByTime(1);
     expect(trim).toHaveBeenCalledTimes(1);
-    vi.advanceTimersByTime(2 * TRIM_INTERVAL_MS);
-    expect(trim).toHaveBeenCalledTimes(3);
+    expect(reports).toEqual([expect.objectContaining({ rssBefore: 100 * MiB, rssAfter: 95 * MiB })]);
+    // Idle and flat, or growing by less than a MiB: nothing to give back.
+    rss += TRIM_MIN_GROWTH_BYTES - 1;
+    vi.advanceTimersByTime(3 * TRIM_INTERVAL_MS);
+    expect(trim).toHaveBeenCalledTimes(1);
+    // Shrinking on its own lowers the mark that growth is counted from.
+    rss = 90 * MiB;
+    vi.advanceTimersByTime(TRIM_INTERVAL_MS);
+    rss = 90 * MiB + TRIM_MIN_GROWTH_BYTES;
+    vi.advanceTimersByTime(TRIM_INTERVAL_MS);
+    expect(trim).toHaveBeenCalledTimes(2);
     stop();
+    rss += 50 * MiB;
     vi.advanceTimersByTime(10 * TRIM_INTERVAL_MS);
-    expect(trim).toHaveBeenCalledTimes(3);
+    expect(trim).toHaveBeenCalledTimes(2);
   });
 });
