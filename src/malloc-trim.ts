@@ -3,7 +3,7 @@
 // after a fan-out, the TLS state and read buffers of the connections that carried its writes are
 // freed when those connections close, but about 10 MiB of the heap stayed resident at 1,000
 // namespaces. Only malloc_trim hands such pages back, and node has no binding for it, so a small
-// N-API addon (native/malloc-trim.c, built by `make build` and in the image's build stage) provides
+// N-API addon (native/malloc-trim.c, built by `make deps` and in the image's build stage) provides
 // one. Where it is not built or cannot load (no C compiler, a libc other than glibc), nothing is
 // trimmed.
 import { createRequire } from 'node:module';
