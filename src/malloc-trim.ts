@@ -4,7 +4,7 @@
 // freed when those connections close, but about 10 MiB of the heap stayed resident at 1,000
 // namespaces. Only malloc_trim hands such pages back, and node has no binding for it, so a small
 // N-API addon (native/malloc-trim.c, built by `make deps` and in the image's build stage) provides
-// one. Where it is not built or cannot load (no C compiler, a libc other than glibc), nothing is
+// one. Where it is not built or cannot load (no C compiler), or the libc is not glibc, nothing is
 // trimmed.
 import { createRequire } from 'node:module';
 

@@ -60,22 +60,24 @@ export class RecordInterner extends SharedTable<object> {
 
   /** The shared copy of a record of strings, or of a list of small records. */
   of<T extends object>(value: T): T {
-    return this.like(value, () => value);
+    return this.like(value, keep);
   }
 
   /**
-   * The shared copy of a record equal to `raw`; `build` makes the copy to keep (from `raw`, with
+   * The shared copy of a record equal to `raw`; `build` makes the copy to keep from `raw` (with
    * the same fields and values) only when none is kept yet.
    */
-  like<T extends object>(raw: T, build: () => T): T {
+  like<T extends object>(raw: T, build: (raw: T) => T): T {
     for (const kept of this.recent) if (sameFields(kept, raw)) return kept as T;
-    const value = build();
+    const value = build(raw);
     const kept = this.shared(JSON.stringify(value), value, freeze);
     this.recent[this.next] = kept;
     this.next = (this.next + 1) % RECENT;
     return kept as T;
   }
 }
+
+const keep = <T>(value: T): T => value;
 
 /** How many of the last records handed out are compared before a lookup by key. */
 const RECENT = 8;

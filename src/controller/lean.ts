@@ -56,7 +56,7 @@ export function leanMetadata(m: ObjectMeta, options: LeanOptions = {}): ObjectMe
   if (options.creationTimestamp && m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
   // `build` makes the lean copy of `raw`; shared, it is made only when no equal copy is kept.
-  const share = <T extends object>(raw: T, build: (raw: T) => T): T => (options.shareRecords ? records.like(raw, () => build(raw)) : build(raw));
+  const share = <T extends object>(raw: T, build: (raw: T) => T): T => (options.shareRecords ? records.like(raw, build) : build(raw));
   if (m.labels) out.labels = share(m.labels, (labels) => leanValues({ ...labels }, m.name));
   if (m.annotations) {
     const annotations = share(m.annotations, ({ [LAST_APPLIED]: _dropped, ...rest }) => leanValues(rest, m.name));
@@ -87,7 +87,7 @@ export const leanNamespace = (ns: Namespace): Namespace => ({
 
 export const leanServiceAccount = (sa: ServiceAccount): ServiceAccount => ({
   metadata: leanMetadata(sa.metadata, { shareRecords: true }),
-  ...(sa.imagePullSecrets ? { imagePullSecrets: records.like(sa.imagePullSecrets, () => sa.imagePullSecrets!.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) }))) } : {}),
+  ...(sa.imagePullSecrets ? { imagePullSecrets: records.like(sa.imagePullSecrets, (entries) => entries.map((e) => (e.name === undefined ? e : { ...e, name: shared.of(e.name) }))) } : {}),
 });
 
 /** A ConfigMap of the credentials namespace: where a CA bundle for validation may come from. */
