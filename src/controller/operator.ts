@@ -11,6 +11,7 @@ import { Caches } from './caches.ts';
 import type { Digest } from './digest.ts';
 import { parseWorkKey, wireEventKeys } from './event-keys.ts';
 import { EventRecorder } from './events.ts';
+import { NewNamespaces } from './new-namespaces.ts';
 import { Reconciler } from './reconciler.ts';
 import { serviceAccountTokens, sourceSecretKey } from './tokens/context.ts';
 import { TokenManager } from './tokens/manager.ts';
@@ -39,7 +40,11 @@ export interface OperatorOptions {
   maxDelayMs?: number;
   /** Cloud tokens are refreshed as if they expired after at most this long (--token-max-lifetime). */
   tokenMaxLifetimeMs?: number;
+  /** Longest wait of a new namespace for the API server to take writes in it (tests lengthen it). */
+  newNamespaceWaitMs?: number;
 }
+
+const NOTHING_HELD = { held: [] as string[], readyInMs: Infinity };
 
 export class Operator {
   readonly caches: Caches;
@@ -49,6 +54,7 @@ export class Operator {
   private readonly metrics: Metrics | undefined;
   private readonly options: OperatorOptions;
   private readonly pending = new PendingWork();
+  private readonly newNamespaces: NewNamespaces;
   private readonly validator: Validator;
   /** Cloud registry tokens, one per distinct key, shared by every credential that uses it. */
   private readonly tokens: TokenManager;
@@ -61,6 +67,7 @@ export class Operator {
     this.log = log;
     this.metrics = metrics;
     this.options = options;
+    this.newNamespaces = new NewNamespaces(options.newNamespaceWaitMs);
     // Each run gets a reconcileID on every line it logs (log.ts), its failure's line included.
     this.queue = new WorkQueue((key) => this.reconcileKey(key), {
       scope: inReconcile,
@@ -87,6 +94,9 @@ export class Operator {
       syncTimeoutMs: options.cacheSyncTimeoutMs ?? 120_000,
       digest: options.digest,
       allowedSecretNames: options.allowedSecretNames,
+    });
+    this.caches.namespaces.on((ns, old, deleted) => {
+      if (this.working && !old && !deleted) this.newNamespaces.appeared(ns.metadata.name);
     });
     wireEventKeys(this.caches, enqueue);
     // A finished check only needs its status written: a run with no pending namespaces does that.
@@ -152,6 +162,13 @@ export class Operator {
     const start = Date.now();
     if ((this.resyncDue.get(key) ?? Infinity) <= start) this.pending.mark(key);
     const work = this.pending.take(key);
+    // Namespaces too new for the API server to take writes in wait, still pending, for the sign
+    // that it does (new-namespaces.ts), and the key looks again when the longest wait is over.
+    const { held, readyInMs } = work.full ? NOTHING_HELD : this.newNamespaces.hold(work.namespaces, (ns) => this.caches.serviceAccounts.inNamespace(ns).length > 0);
+    for (const ns of held) {
+      work.namespaces.delete(ns);
+      this.pending.mark(key, ns);
+    }
     let report;
     try {
       report = await this.reconciler.reconcile(key, work);
@@ -176,7 +193,7 @@ export class Operator {
     // looks again at what is pending.
     if (work.full || !this.resyncDue.has(key)) this.resyncDue.set(key, Date.now() + this.resyncDelay());
     const untilResync = this.resyncDue.get(key)! - Date.now();
-    const after = Math.min(report.requeueAfterMs ?? Infinity, untilResync);
+    const after = Math.min(report.requeueAfterMs ?? Infinity, untilResync, readyInMs);
     return Number.isFinite(after) ? { requeueAfterMs: Math.max(0, after) } : {};
   }
 

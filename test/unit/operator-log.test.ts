@@ -3,8 +3,6 @@
 // back through the run. On the fake API server, with one injected 500.
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SOURCE_LABEL } from '../../src/api/labels.ts';
-import { API_VERSION, KIND, type RegistryCredential } from '../../src/api/schema.ts';
 import { Digest } from '../../src/controller/digest.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
@@ -12,6 +10,7 @@ import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.t
 import { createLogger } from '../../src/log.ts';
 import { eventually } from '../support/cluster.ts';
 import { FakeClient } from '../support/fake-client.ts';
+import { seedCredentialAndSource } from '../support/fake-seeds.ts';
 
 const CREDS = 'creds';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -25,18 +24,7 @@ describe('Operator log', () => {
   it('logs a failed reconcile with the reconcileID of the run that failed', async () => {
     const fake = new FakeClient();
     fake.seed(RESOURCES.namespaces, ...[CREDS, 'team-a'].map((name): Namespace => ({ metadata: { name }, status: { phase: 'Active' } })));
-    fake.seed(RESOURCES.registryCredentials, {
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name: 'rc', uid: 'uid-rc', generation: 1, creationTimestamp: '2024-01-01T00:00:00Z' },
-      spec: {
-        registries: [{ server: 'ghcr.io', username: 'u', passwordFrom: { secretKeyRef: { name: 'src', key: 'password' } } }],
-        secretName: 'pull',
-        namespaces: { include: ['team-a'] },
-      },
-    } as RegistryCredential);
-    const source: Secret = { metadata: { name: 'src', namespace: CREDS, labels: { [SOURCE_LABEL]: 'true' } }, type: 'Opaque', data: { password: Buffer.from('pw').toString('base64') } };
-    fake.seed(RESOURCES.secrets, source);
+    seedCredentialAndSource(fake, CREDS, { include: ['team-a'] });
     fake.seed(RESOURCES.serviceAccounts, { metadata: { name: 'default', namespace: 'team-a' } } satisfies ServiceAccount);
     fake.failNext({ verb: 'create', resource: 'secrets', namespace: 'team-a' }, 500);
 
