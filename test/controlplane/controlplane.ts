@@ -26,6 +26,8 @@ export interface ControlPlaneOptions {
   controllerManagerArgs?: string[];
   /** Serve /debug/pprof on kube-apiserver (scripts/apiserver-profile.ts); off otherwise, as in a cluster. */
   apiServerProfiling?: boolean;
+  /** Appended to kube-apiserver's flags, e.g. an audit log for a diagnostic run. */
+  apiServerArgs?: string[];
 }
 
 interface State {
@@ -153,6 +155,7 @@ export class ControlPlane {
         '--allow-privileged=true',
         `--profiling=${options.apiServerProfiling === true}`,
         '--v=1',
+        ...(options.apiServerArgs ?? []),
       ];
       let apiserverProcess = run('kube-apiserver', apiserverArgs);
       const adminKubeconfig = join(dir, 'admin.kubeconfig');

@@ -3,14 +3,13 @@
 // back through the run. On the fake API server, with one injected 500.
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Digest } from '../../src/controller/digest.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import { createLogger } from '../../src/log.ts';
 import { eventually } from '../support/cluster.ts';
 import { FakeClient } from '../support/fake-client.ts';
-import { seedCredentialAndSource } from '../support/fake-seeds.ts';
+import { fakeOperatorOptions, seedCredentialAndSource } from '../support/fake-seeds.ts';
 
 const CREDS = 'creds';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -31,16 +30,7 @@ describe('Operator log', () => {
     let text = '';
     const sink = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
     const lines = () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const operator = new Operator(fake.client, createLogger('debug', sink), {
-      credentialsNamespace: CREDS,
-      digest: Digest.random(),
-      allowedSecretNames: ['pull'],
-      concurrency: 2,
-      maxConcurrentWrites: 4,
-      statusIntervalMs: 0,
-      baseDelayMs: 10,
-      maxDelayMs: 10,
-    });
+    const operator = new Operator(fake.client, createLogger('debug', sink), fakeOperatorOptions(CREDS, { baseDelayMs: 10, maxDelayMs: 10 }));
     operators.push(operator);
     await operator.startCaches();
     operator.startWorkers();

@@ -4,14 +4,13 @@
 // anything took.
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Digest } from '../../src/controller/digest.ts';
 import { Operator } from '../../src/controller/operator.ts';
 import { RESOURCES } from '../../src/kube/client.ts';
 import type { Namespace, Secret, ServiceAccount } from '../../src/kube/objects.ts';
 import { createLogger } from '../../src/log.ts';
 import { eventually } from '../support/cluster.ts';
 import { FakeClient } from '../support/fake-client.ts';
-import { seedCredentialAndSource } from '../support/fake-seeds.ts';
+import { fakeOperatorOptions, seedCredentialAndSource } from '../support/fake-seeds.ts';
 
 const CREDS = 'creds';
 const SELECTED = { team: 'x' };
@@ -30,15 +29,7 @@ async function started(newNamespaceWaitMs: number) {
   fake.seed(RESOURCES.serviceAccounts, serviceAccount('listed'));
   seedCredentialAndSource(fake, CREDS, { selector: { matchLabels: SELECTED } });
   const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
-  const operator = new Operator(fake.client, createLogger('info', quiet), {
-    credentialsNamespace: CREDS,
-    digest: Digest.random(),
-    allowedSecretNames: ['pull'],
-    concurrency: 2,
-    maxConcurrentWrites: 4,
-    statusIntervalMs: 0,
-    newNamespaceWaitMs,
-  });
+  const operator = new Operator(fake.client, createLogger('info', quiet), fakeOperatorOptions(CREDS, { newNamespaceWaitMs }));
   operators.push(operator);
   await operator.startCaches();
   operator.startWorkers();
