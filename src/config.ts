@@ -229,10 +229,21 @@ ${[
 ].join('\n')}
 `;
 
-/** `regcred-operator <version>`, from package.json (next to src/ and dist/ alike). */
+/** package.json, next to src/ and dist/ alike. */
+function packageJson(): { name: string; version: string } {
+  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+}
+
+/** `regcred-operator <version>`. */
 export function versionText(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const pkg = packageJson();
   return `${pkg.name} ${pkg.version}\n`;
+}
+
+/** How the API server's audit log and metrics name the operator, in client-go's form. */
+export function userAgent(): string {
+  const pkg = packageJson();
+  return `${pkg.name}/${pkg.version} (${process.platform}/${process.arch}) node/${process.version}`;
 }
 
 function defaultCredentialsNamespace(env: NodeJS.ProcessEnv): string {

@@ -1,6 +1,6 @@
 // regcred-operator: flags, logging, the API client, the operator, leader election, the HTTP
 // endpoints, and an orderly stop on SIGTERM. Loaded by main.ts once client-node can be loaded lean.
-import { parseFlags, HELP, versionText } from './config.ts';
+import { parseFlags, HELP, userAgent, versionText } from './config.ts';
 import { KubeClient } from './kube/client.ts';
 import { describe } from './kube/errors.ts';
 import { LeaderElector } from './kube/leader.ts';
@@ -44,6 +44,7 @@ async function main(): Promise<number> {
       })
     : undefined;
   const client = KubeClient.load(flags.kubeconfig);
+  client.setUserAgent(userAgent());
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
   client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
   const metrics = new Metrics();

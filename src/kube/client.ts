@@ -116,6 +116,8 @@ export class KubeClient {
   private watchInactivityMs = 30_000;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
+  /** What the API server's audit log and metrics name this client by. */
+  private userAgent: string;
   private limiter: TokenBucket | undefined;
   private auth: { headers: Record<string, string>; via: Via; until: number } | undefined;
 
@@ -138,6 +140,7 @@ export class KubeClient {
       },
     }) as KubeConfig;
     this.fieldManager = fieldManager;
+    this.userAgent = fieldManager;
   }
 
   /** From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster, as kubectl does. */
@@ -154,6 +157,11 @@ export class KubeClient {
    */
   setWatchInactivityTimeout(ms: number): void {
     this.watchInactivityMs = ms;
+  }
+
+  /** The User-Agent of every request and watch (the field manager's name until set). */
+  setUserAgent(userAgent: string): void {
+    this.userAgent = userAgent;
   }
 
   /** Client-side rate limit on requests (watches excepted), as client-go's QPS and burst. */
@@ -195,7 +203,7 @@ export class KubeClient {
     const observed = (status?: number) =>
       this.observer?.({ method, resource: opts.resource ?? '', host: url.host, seconds: (performance.now() - started) / 1000, ...(status !== undefined ? { status } : {}) });
     const auth = await this.authentication(url, method);
-    const headers: Record<string, string> = { ...auth.headers, Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
+    const headers: Record<string, string> = { ...auth.headers, 'User-Agent': this.userAgent, Accept: opts.text ? 'text/plain' : opts.accept ?? 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -352,7 +360,7 @@ export class KubeClient {
     let opened: Opened;
     try {
       const auth = await this.authentication(url, 'GET');
-      const headers = metadataOnly ? { ...auth.headers, Accept: PARTIAL_METADATA } : auth.headers;
+      const headers = { ...auth.headers, 'User-Agent': this.userAgent, ...(metadataOnly ? { Accept: PARTIAL_METADATA } : {}) };
       opened = await open(url, { method: 'GET', headers, idleTimeoutMs: idle, via: auth.via });
     } catch (err) {
       count();

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { envName, flagsSchema, HELP, parseFlags, parseGoBool, versionText, type Flags } from '../../src/config.ts';
+import { envName, flagsSchema, HELP, parseFlags, parseGoBool, userAgent, versionText, type Flags } from '../../src/config.ts';
 
 beforeEach(() => {
   vi.stubEnv('POD_NAMESPACE', 'operator-ns');
@@ -342,5 +342,10 @@ describe('--version', () => {
 
   it('is not taken with a bad flag beside it', () => {
     expect(failure(['--version', '--bogus'])).toBe('unknown flag --bogus');
+  });
+
+  it('is in the User-Agent the operator sends, in client-go\'s form', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(userAgent()).toBe(`regcred-operator/${pkg.version} (${process.platform}/${process.arch}) node/${process.version}`);
   });
 });

@@ -76,6 +76,19 @@ describe('KubeClient requests', () => {
     expect(req.headers['transfer-encoding']).toBeUndefined();
   });
 
+  it('names itself in the User-Agent of requests and watches: the field manager, or what it is told', async () => {
+    handler = (_req, res) => json(res, 200, {});
+    const client = new KubeClient(kc);
+    await client.get(RESOURCES.secrets, 'ns', 's');
+    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator');
+    client.setUserAgent('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+    await client.get(RESOURCES.secrets, 'ns', 's');
+    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+    handler = (_req, res) => res.end();
+    await watchToEnd(client).done;
+    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+  });
+
   it('turns a refusal into a KubeError with the Status reason and Retry-After', async () => {
     handler = (_req, res) => {
       res.setHeader('Retry-After', '3');
