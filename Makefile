@@ -22,7 +22,7 @@ RESULTS := .cluster/test-results
 report = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
 .PHONY: help deps controlplane manifests check-manifests typecheck lint test test-unit test-integration \
-        test-e2e cluster-up cluster-down kubectl dev run bench bench-ab apiserver-profile build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
+        test-e2e cluster-up cluster-down kubectl dev run bench bench-ab apiserver-profile churn-trace build lint-dockerfile helm keyring registry-tools cloud-tools install uninstall \
         deploy undeploy docker-build kind-e2e
 
 help:
@@ -162,6 +162,12 @@ bench-ab: build controlplane
 # (scripts/apiserver-profile.ts), e.g. make apiserver-profile ARGS='1000 3 /tmp/profiles'
 apiserver-profile: build controlplane
 	node scripts/apiserver-profile.ts $(ARGS)
+
+# Where a new namespace's time goes (scripts/churn-trace.ts): the new-namespace scenario with
+# kube-apiserver's audit log; the slowest namespaces' timelines, e.g.
+#   BENCH_OPERATOR_ARGS=--log-level=debug make churn-trace ARGS='1000 600 10 10'
+churn-trace: build controlplane
+	node scripts/churn-trace.ts $(ARGS)
 
 run: deps
 	node src/main.ts --kubeconfig $(KUBECONFIG) $(ARGS)

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
 import { DEFAULT_WEBHOOK_TLS_SECRET } from '../../src/controller/webhook/certificates.ts';
 import { isNotFound, KubeClient, RESOURCES } from '../../src/kube/client.ts';
-import { ControlPlane } from '../../test/controlplane/controlplane.ts';
+import { ControlPlane, type ControlPlaneOptions } from '../../test/controlplane/controlplane.ts';
 import type { Observer } from './observer.ts';
 import { openWatches } from './apiserver-metrics.ts';
 import { forEachConcurrent, sleep } from './stats.ts';
@@ -22,7 +22,7 @@ export const BASE = { 'bench-set': 'base' };
 const SET_UP_CONCURRENCY = 100;
 const SA_ENTRIES_ANNOTATION = 'regcred.dev/managed-pull-secrets';
 
-export async function startControlPlane(log: (l: string) => void, options: { apiServerProfiling?: boolean } = {}): Promise<{ cp: ControlPlane; admin: KubeClient }> {
+export async function startControlPlane(log: (l: string) => void, options: Pick<ControlPlaneOptions, 'apiServerProfiling' | 'apiServerArgs'> = {}): Promise<{ cp: ControlPlane; admin: KubeClient }> {
   const cp = await ControlPlane.start({
     log,
     ...options,
@@ -32,6 +32,8 @@ export async function startControlPlane(log: (l: string) => void, options: { api
   });
   // No client-side throttle on the bench's own client (setRateLimit is never called).
   const admin = KubeClient.load(cp.kubeconfigPath);
+  // Told apart from the operator (regcred-operator/<version>) in the API server's audit log.
+  admin.setUserAgent('regcred-bench');
   const kubectl = (...args: string[]) => execFileSync(cp.kubectl, ['--kubeconfig', cp.kubeconfigPath, ...args], { stdio: 'ignore' });
   kubectl('apply', '-f', 'crds/regcred.dev_registrycredentials.yaml');
   kubectl('wait', '--for=condition=Established', 'crd/registrycredentials.regcred.dev', '--timeout=60s');
