@@ -112,8 +112,12 @@ export class KubeClient {
   /** client-node's authentication, with every request's and watch's connection from `pool`. */
   private readonly pooled: KubeConfig;
   private readonly pool = new ConnectionPool();
-  /** How long a watch may stay silent before it is cut and resumed (client-go's is about 30 s too). */
-  private watchInactivityMs = 30_000;
+  /**
+   * How long a watch may stay silent before it is cut and resumed. kube-apiserver sends a bookmark
+   * on an idle watch about once a minute, so a longer silence means a dead stream or connection; a
+   * shorter limit would cut every idle watch twice a minute.
+   */
+  private watchInactivityMs = 90_000;
   private observer: RequestObserver | undefined;
   private readonly fieldManager: string;
   /** What the API server's audit log and metrics name this client by. */

@@ -44,7 +44,7 @@ describe('parseFlags', () => {
       'lease-duration': 15_000,
       'renew-deadline': 10_000,
       'retry-period': 2_000,
-      'watch-inactivity-timeout': 30_000,
+      'watch-inactivity-timeout': 90_000,
       'watch-stale-limit': 120_000,
       'queue-stall-limit': 300_000,
       'shutdown-timeout': 20_000,
