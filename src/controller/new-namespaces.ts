@@ -4,8 +4,8 @@
 // operator's watch can beat that cache, and a Secret create held 50 ms also holds up the
 // ServiceAccount entry that must follow it. The first object someone else creates in the namespace
 // (the controller manager's `default` ServiceAccount, within milliseconds) shows the API server
-// admits writes there; a namespace work waits for that sign, never longer than the API server
-// itself would hold the write.
+// admits writes there; work in a new namespace waits for that sign, never longer than the API
+// server itself would hold the write.
 
 /** kube-apiserver's missingNamespaceWait. */
 export const ADMISSION_WAIT_MS = 50;
