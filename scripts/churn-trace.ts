@@ -151,7 +151,7 @@ function auditRequests(path: string): Map<string, Request[]> {
       what: `${e.verb} ${ref.resource}${ref.subresource ? `/${ref.subresource}` : ''} ${ref.name ?? ''}`.trim(),
       code: e.responseStatus?.code,
     } satisfies Request;
-    byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), request]);
+    append(byNamespace, ns, request);
   }
   return byNamespace;
 }
@@ -169,7 +169,13 @@ function operatorWrites(path: string): Map<string, Array<{ at: number; what: str
     if (!line.startsWith('{')) continue;
     const l = JSON.parse(line) as { msg?: string; ts?: string; namespace?: string; verb?: string; kind?: string };
     if ((l.msg !== 'write' && l.msg !== 'write failed') || !l.namespace || !l.ts) continue;
-    byNamespace.set(l.namespace, [...(byNamespace.get(l.namespace) ?? []), { at: Date.parse(l.ts), what: `${l.verb} ${l.kind}${l.msg === 'write failed' ? ' (failed)' : ''}` }]);
+    append(byNamespace, l.namespace, { at: Date.parse(l.ts), what: `${l.verb} ${l.kind}${l.msg === 'write failed' ? ' (failed)' : ''}` });
   }
   return byNamespace;
+}
+
+function append<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
