@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { HttpMethod, KubeConfig, RequestContext } from './client-node.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { asIdleTimeout, open, readText, type Opened } from './exchange.ts';
+import { asIdleTimeout, endedCleanly, open, readText, type Opened } from './exchange.ts';
 import { WatchLines } from './watch-lines.ts';
 import { TokenBucket } from './ratelimit.ts';
 
@@ -349,9 +349,12 @@ export class KubeClient {
       if (ended) return;
       ended = true;
       stream.body?.destroy();
-      // Refused, reset or silent (a refusal with a status says nothing about the connection):
-      // requests and watches after this one start on new connections.
-      if (err && !stopped && !(err instanceof KubeError)) this.pool.reset();
+      // Refused or reset (a refusal with a status says nothing about the connection): requests and
+      // watches after this one start on new connections. Silent: only if the connection is too.
+      if (err && !stopped && !(err instanceof KubeError)) {
+        if ((err as { name?: unknown }).name === 'TimeoutError') this.pool.verify();
+        else this.pool.reset();
+      }
       onDone(stopped ? null : err);
     };
     const count = (status?: number) => this.observer?.({ method: 'GET', resource: res.plural, host: url.host, watch: true, ...(status !== undefined ? { status } : {}) });
@@ -409,7 +412,7 @@ export class KubeClient {
       }
     });
     body.on('error', (err) => end(asIdleTimeout(err, idle)));
-    body.once('end', () => end(null));
+    body.once('end', () => end(endedCleanly(body) ? null : new Error(`the watch of ${res.plural} was cut off`)));
     // A connection cut before the stream's end closes it without 'end' (node may not say why).
     body.once('close', () => end(body.readableEnded ? null : new Error(`the watch of ${res.plural} was cut off`)));
     return handle;

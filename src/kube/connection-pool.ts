@@ -1,16 +1,16 @@
-// One HTTP/1.1 connection pool for every request and watch of a process, on node's own http/https
-// agents. client-node would build a new undici Agent (a new connection and TLS handshake) for each
+// One connection pool for every request and watch of a process: over TLS one HTTP/2 connection
+// (http2-transport.ts, with HTTP/1.1 for a server that does not offer h2), in plain HTTP node's own
+// agent. client-node would build a new undici Agent (a new connection and TLS handshake) for each
 // request and each watch; undici also parses HTTP in WebAssembly, whose compiled module and memory
 // add about 19 MiB of resident memory to a process that has made one request (node's http parser is
-// part of the binary). Each request in flight has a connection of its own, so a dead one fails
-// alone, and the pool is dropped after any network-level failure, so the next request always starts
-// from fresh connections. (HTTP/2, where every request shares one connection, left that connection
-// timing out every request for minutes after kube-apiserver was killed under load.)
+// part of the binary). The pool is dropped after any network-level failure, so the next request
+// always starts on a fresh connection, while those in flight finish or fail on the old one.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { DispatcherOptions } from './client-node.ts';
+import { Http2Transport } from './http2-transport.ts';
 
 /** Rotated client certificates and CA files are picked up at the next renewal. */
 export const POOL_RENEW_MS = 5 * 60_000;
@@ -19,12 +19,12 @@ export const POOL_RENEW_MS = 5 * 60_000;
 const TCP_KEEPALIVE_MS = 30_000;
 
 /**
- * An idle connection is closed after this long: a fan-out opens one per write in flight, and each
- * holds TLS state and buffers; the steady trickle of writes after it needs few.
+ * An idle connection is closed after this long: each holds TLS state and buffers, and over HTTP/1.1
+ * a fan-out opens one per write in flight, which the steady trickle of writes after it does not need.
  */
 const IDLE_CONNECTION_MS = 10_000;
 
-type PooledAgent = HttpAgent & { retire(): void };
+type PooledAgent = (HttpAgent | Http2Transport) & { retire(): void };
 
 export class ConnectionPool {
   private current: { agent: PooledAgent; since: number } | undefined;
@@ -39,7 +39,7 @@ export class ConnectionPool {
   }
 
   /**
-   * The shared agent for direct connections (with or without TLS options); undefined for proxies,
+   * The shared transport (TLS) or agent (plain HTTP) for direct connections; undefined for proxies,
    * which keep client-node's own dispatcher.
    */
   agent(options: DispatcherOptions, secure = true): PooledAgent | undefined {
@@ -48,7 +48,8 @@ export class ConnectionPool {
     if (!this.current || now - this.current.since > this.renewMs) {
       this.retire();
       const tls = options.type === 'agent' ? withSharedContext(options.connect) : {};
-      this.current = { agent: secure ? new PoolHttpsAgent({ ...this.options, ...tls }) : new PoolHttpAgent(this.options), since: now };
+      const agent = secure ? new Http2Transport(tls, this.options.timeout, () => new PoolHttpsAgent({ ...this.options, ...tls })) : new PoolHttpAgent(this.options);
+      this.current = { agent, since: now };
     }
     return this.current.agent;
   }
@@ -64,6 +65,18 @@ export class ConnectionPool {
    */
   reset(): void {
     this.retire();
+  }
+
+  /**
+   * After a watch went silent: over HTTP/2, drops the pool only if its connection does not answer a
+   * PING (other streams may be busy on it); otherwise at once, as reset().
+   */
+  verify(): void {
+    const agent = this.current?.agent;
+    if (!(agent instanceof Http2Transport)) return this.retire();
+    void agent.verify(() => {
+      if (this.current?.agent === agent) this.retire();
+    });
   }
 
   private retire(): void {

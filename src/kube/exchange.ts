@@ -1,10 +1,13 @@
 // One HTTP exchange: send a request, get the status, the headers and the body as a stream. With the
-// API server, direct connections go over the pool's node agent and, behind a proxy, over the undici
-// dispatcher client-node made for it; a registry probe brings agents of its own.
-import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
+// API server, direct TLS connections are HTTP/2 streams of the pool's transport, plain ones go over
+// the pool's node agent and, behind a proxy, over the undici dispatcher client-node made for it; a
+// registry probe brings agents of its own.
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { Http2Transport } from './http2-transport.ts';
 
 export interface Opened {
   status: number;
@@ -21,8 +24,8 @@ export interface ExchangeOptions {
    * chunks of the body. It then fails with an error named TimeoutError.
    */
   idleTimeoutMs: number;
-  /** The pool's agent, else an undici dispatcher (a proxy), else a one-off connection. */
-  via: Agent | Dispatcher | undefined;
+  /** The pool's transport or agent, else an undici dispatcher (a proxy), else a one-off connection. */
+  via: Http2Transport | Agent | Dispatcher | undefined;
   /** Aborting destroys the request (and its connection) with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -38,7 +41,16 @@ export function asIdleTimeout(err: unknown, ms: number): unknown {
 }
 
 export async function open(url: URL, opts: ExchangeOptions): Promise<Opened> {
-  if (opts.via && !isNodeAgent(opts.via)) return openThroughDispatcher(url, opts, opts.via);
+  if (opts.via instanceof Http2Transport) {
+    const connection = await opts.via.connection(url, opts.idleTimeoutMs);
+    if (connection instanceof Agent) return openOverAgent(url, opts, connection);
+    return openStream(url, opts, opts.via, connection);
+  }
+  if (opts.via && !(opts.via instanceof Agent)) return openThroughDispatcher(url, opts, opts.via);
+  return openOverAgent(url, opts, opts.via);
+}
+
+function openOverAgent(url: URL, opts: ExchangeOptions, agent: Agent | undefined): Promise<Opened> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers = opts.body === undefined ? opts.headers : { ...opts.headers, 'Content-Length': String(Buffer.byteLength(opts.body)) };
   return new Promise<Opened>((resolve, reject) => {
@@ -47,7 +59,7 @@ export async function open(url: URL, opts: ExchangeOptions): Promise<Opened> {
     const req = send(url, {
       method: opts.method,
       headers,
-      agent: (opts.via as Agent | undefined) ?? false,
+      agent: agent ?? false,
       timeout: opts.idleTimeoutMs,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -59,6 +71,31 @@ export async function open(url: URL, opts: ExchangeOptions): Promise<Opened> {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
     });
     req.end(opts.body);
+  });
+}
+
+function openStream(url: URL, opts: ExchangeOptions, transport: Http2Transport, session: ClientHttp2Session): Promise<Opened> {
+  const headers: OutgoingHttpHeaders = { ':method': opts.method, ':path': `${url.pathname}${url.search}` };
+  for (const [name, value] of Object.entries(opts.headers)) headers[name.toLowerCase()] = value;
+  if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
+  return new Promise<Opened>((resolve, reject) => {
+    const stream = session.request(headers, { endStream: opts.body === undefined, ...(opts.signal ? { signal: opts.signal } : {}) });
+    transport.track(session, stream);
+    // The stream's idle timeout: it covers the wait for the headers and every gap in the body.
+    stream.setTimeout(opts.idleTimeoutMs, () => stream.destroy(timeoutError(opts.idleTimeoutMs)));
+    // Kept after the headers too: an error then reaches whoever reads the body, and never goes unheard.
+    stream.on('error', reject);
+    let answered = false;
+    stream.once('response', (responseHeaders) => {
+      answered = true;
+      resolve({ status: Number(responseHeaders[':status'] ?? 0), headers: responseHeaders as IncomingHttpHeaders, body: stream });
+    });
+    // A stream can close with no error and no answer (refused after a GOAWAY, its connection gone);
+    // its timeout ends with it, so this is the only word of it.
+    stream.once('close', () => {
+      if (!answered) reject(new Error(`the request's stream closed before an answer (HTTP/2 code ${stream.rstCode})`));
+    });
+    if (opts.body !== undefined) stream.end(opts.body);
   });
 }
 
@@ -76,14 +113,24 @@ async function openThroughDispatcher(url: URL, opts: ExchangeOptions, dispatcher
   return { status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: response.body };
 }
 
-const isNodeAgent = (via: Agent | Dispatcher): via is Agent => 'freeSockets' in via;
+/**
+ * Whether a body that has ended was sent to its end. An HTTP/2 stream whose connection is lost ends
+ * like a complete one, but with a reset code (CANCEL) where a complete one has none.
+ */
+export function endedCleanly(body: Readable): boolean {
+  const code = (body as Partial<Pick<ClientHttp2Stream, 'rstCode'>>).rstCode;
+  return code === undefined || code === constants.NGHTTP2_NO_ERROR;
+}
 
 /** The whole body as text; rejects with the stream's error. Events rather than an async iterator: one promise per body, not one per chunk. */
 export function readText(body: Readable): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    body.once('end', () => {
+      if (!endedCleanly(body)) return reject(new Error('the response was cut off'));
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
     body.on('error', reject);
     // Destroyed without an error (never by this module while reading): not a whole body.
     body.once('close', () => {

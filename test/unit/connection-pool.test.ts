@@ -1,10 +1,12 @@
-// The connection pool every request and watch share: HTTP/1.1 over one agent, renewed on a clock and
-// dropped after a network failure. The KubeClient half runs against a local TLS server that speaks
-// both HTTP/2 and HTTP/1.1, so the protocol seen is the one the client chose.
+// The connection pool every request and watch share: over TLS one HTTP/2 connection (HTTP/1.1 for a
+// server without h2), in plain HTTP one agent; renewed on a clock and dropped after a network
+// failure. The KubeClient half runs against a local TLS server that speaks both HTTP/2 and HTTP/1.1,
+// so the protocol seen is the one the client chose.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import { Agent as HttpsAgent, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import { KubeConfig } from '../../src/kube/client-node.ts';
 import { ConnectionPool } from '../../src/kube/connection-pool.ts';
+import { open, readText } from '../../src/kube/exchange.ts';
+import { Http2Transport } from '../../src/kube/http2-transport.ts';
+import { FreezableProxy } from '../support/proxy.ts';
 
 describe('ConnectionPool', () => {
   it('hands out one agent until it is older than the renewal period, then a new one', () => {
@@ -38,7 +43,7 @@ describe('ConnectionPool', () => {
     let closed = 0;
     server.on('connection', (socket) => socket.on('close', () => closed++));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const agent = new ConnectionPool(60_000, Date.now, 150).agent({ type: 'none' }, false)!;
+    const agent = new ConnectionPool(60_000, Date.now, 150).agent({ type: 'none' }, false) as Agent;
     const get = (path: string) =>
       new Promise<string>((resolve, reject) => {
         const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path, agent }, (res) => {
@@ -63,6 +68,11 @@ describe('ConnectionPool', () => {
   it('leaves proxied connections to client-node', () => {
     expect(new ConnectionPool().agent({ type: 'proxy', uri: 'http://proxy:3128', requestTls: {}, connect: {} })).toBeUndefined();
   });
+
+  it('gives TLS connections an HTTP/2 transport and plain ones an HTTP/1.1 agent', () => {
+    expect(new ConnectionPool().agent({ type: 'none' })).toBeInstanceOf(Http2Transport);
+    expect(new ConnectionPool().agent({ type: 'none' }, false)).toBeInstanceOf(Agent);
+  });
 });
 
 describe('KubeClient connections', () => {
@@ -72,8 +82,9 @@ describe('KubeClient connections', () => {
   let kc: KubeConfig;
   const versions: string[] = [];
   let connections = 0;
-  /** The connection each request came over, in order. */
+  /** The connection each request came over (its HTTP/2 session, or its socket), in order. */
   const sockets: object[] = [];
+  const sessionsClosed: ServerHttp2Session[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regcred-tls-'));
@@ -81,7 +92,7 @@ describe('KubeClient connections', () => {
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
     server = createSecureServer({ allowHTTP1: true, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
       versions.push(req.httpVersion);
-      sockets.push(req.socket);
+      sockets.push(req.stream ? req.stream.session! : req.socket);
       if (req.url?.startsWith('/hang')) return;
       if (req.url?.startsWith('/slow')) return void setTimeout(() => res.end('{}'), 100);
       if (req.url?.includes('watch=true')) {
@@ -93,6 +104,7 @@ describe('KubeClient connections', () => {
       res.end('{"items":[],"metadata":{}}');
     });
     server.on('secureConnection', () => connections++);
+    server.on('session', (session) => session.once('close', () => sessionsClosed.push(session)));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     kc = new KubeConfig();
     kc.loadFromOptions({
@@ -109,29 +121,121 @@ describe('KubeClient connections', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('speaks HTTP/1.1 for requests and watches, and reuses connections', async () => {
+  it('speaks HTTP/2 for requests and watches, all over one connection', async () => {
     versions.length = 0;
     const before = connections;
-    for (let i = 0; i < 10; i++) await client.list(RESOURCES.namespaces);
+    await Promise.all(Array.from({ length: 10 }, () => client.list(RESOURCES.namespaces)));
     await new Promise<void>((resolve, reject) => {
       void client.watch(RESOURCES.namespaces, undefined, {}, () => undefined, (err) => (err ? reject(err as Error) : resolve()));
     });
-    expect(versions).toEqual(Array(11).fill('1.1'));
-    // Ten requests one after another and a watch after them: at most one connection each for the
-    // requests' keep-alive connection and the watch.
-    expect(connections - before).toBeLessThanOrEqual(2);
+    expect(versions).toEqual(Array(11).fill('2.0'));
+    expect(connections - before).toBe(1);
+    expect(new Set(sockets.slice(-11)).size).toBe(1);
   });
 
-  it('opens new connections after a request failed without a response', async () => {
+  it('speaks HTTP/1.1 to a TLS server that does not offer h2', async () => {
+    const seen: string[] = [];
+    const h1 = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      seen.push(req.httpVersion);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"items":[],"metadata":{}}');
+    });
+    await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
+    try {
+      const config = new KubeConfig();
+      config.loadFromOptions({
+        clusters: [{ name: 'c', server: `https://127.0.0.1:${(h1.address() as AddressInfo).port}`, caFile: join(dir, 'cert.pem') }],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const client = new KubeClient(config);
+      await Promise.all([client.list(RESOURCES.namespaces), client.list(RESOURCES.namespaces)]);
+      await client.list(RESOURCES.namespaces);
+      expect(seen).toEqual(['1.1', '1.1', '1.1']);
+    } finally {
+      h1.closeAllConnections();
+      await new Promise((r) => h1.close(r));
+    }
+  });
+
+  it('opens a new connection after a request failed without a response, and closes the old one', async () => {
     const client = new KubeClient(kc);
-    // Two requests at once, so two connections: one answers, one never does and times out.
-    const [, hung] = await Promise.allSettled([client.getText('/slow'), client.request('GET', '/hang', { text: true, timeoutMs: 300 })]);
-    expect(hung.status).toBe('rejected');
-    const answered = sockets.at(-2)!;
-    expect(answered).not.toBe(sockets.at(-1));
-    // The connection that answered is idle and open; the next request must not use it.
+    // Two requests at once on one connection: one answers, one never does and times out.
+    const [answered, hung] = await Promise.allSettled([client.getText('/slow'), client.request('GET', '/hang', { text: true, timeoutMs: 300 })]);
+    expect(answered.status).toBe('fulfilled');
+    expect(hung).toMatchObject({ status: 'rejected', reason: { name: 'TimeoutError' } });
+    const old = sockets.at(-1)!;
+    expect(sockets.at(-2)).toBe(old);
     await client.list(RESOURCES.namespaces);
-    expect(sockets.at(-1)).not.toBe(answered);
-    expect(sockets.at(-1)).not.toBe(sockets.at(-2));
+    expect(sockets.at(-1)).not.toBe(old);
+    // Nothing is left open on the old connection, so it is closed.
+    await expect.poll(() => sessionsClosed.includes(old as ServerHttp2Session), { timeout: 2000 }).toBe(true);
+  });
+});
+
+describe('Http2Transport', () => {
+  let dir: string;
+  let server: Http2SecureServer;
+  let url: URL;
+  const closedSessions: object[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'regcred-h2-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    server = createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      setTimeout(() => res.end('ok'), req.url === '/slow' ? 400 : 0);
+    });
+    server.on('session', (session) => session.once('close', () => closedSessions.push(session)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const transport = (idleMs: number) => new Http2Transport({ ca: readFileSync(join(dir, 'cert.pem')) }, idleMs, () => new HttpsAgent() as HttpsAgent & { retire(): void });
+  const get = async (t: Http2Transport, path: string) => readText((await open(new URL(path, url), { method: 'GET', headers: {}, idleTimeoutMs: 5000, via: t })).body);
+
+  it('closes its connection once no stream has been open for the idle time, and not while one is', async () => {
+    const t = transport(150);
+    const before = closedSessions.length;
+    expect(await get(t, '/slow')).toBe('ok');
+    // The slow stream outlasted the idle time: the connection was kept for it.
+    expect(closedSessions.length).toBe(before);
+    await expect.poll(() => closedSessions.length, { timeout: 2000 }).toBe(before + 1);
+  });
+
+  it('keeps a connection that answers a PING, and gives up one that does not', async () => {
+    const proxy = await FreezableProxy.start(url.origin);
+    const through = new URL(`https://127.0.0.1:${proxy.port}`);
+    const t = new Http2Transport({ ca: readFileSync(join(dir, 'cert.pem')) }, 60_000, () => new HttpsAgent() as HttpsAgent & { retire(): void }, 200);
+    const viaProxy = async () => readText((await open(new URL('/', through), { method: 'GET', headers: {}, idleTimeoutMs: 5000, via: t })).body);
+    let dead = 0;
+    try {
+      expect(await viaProxy()).toBe('ok');
+      expect(await t.verify(() => dead++)).toBe(true);
+      expect(dead).toBe(0);
+      proxy.freeze();
+      expect(await t.verify(() => dead++)).toBe(false);
+      expect(dead).toBe(1);
+    } finally {
+      proxy.thaw();
+      t.retire();
+      await proxy.stop();
+    }
+  });
+
+  it('once retired, lets the open stream finish on its connection, then closes it', async () => {
+    const t = transport(60_000);
+    const before = closedSessions.length;
+    const slow = get(t, '/slow');
+    await new Promise((r) => setTimeout(r, 100));
+    t.retire();
+    expect(await slow).toBe('ok');
+    await expect.poll(() => closedSessions.length, { timeout: 2000 }).toBe(before + 1);
   });
 });

@@ -1,44 +1,92 @@
-// KubeClient's own HTTP exchanges against a local server: how requests are framed and bounded, and
-// how a watch stream is read, refused, cut, silenced and stopped.
+// KubeClient's own HTTP exchanges against local servers: how requests are framed and bounded, and
+// how a watch stream is read, refused, cut, silenced and stopped. Each is run over plain HTTP/1.1
+// and over HTTP/2 on TLS (the API server's own), whose streams share one connection.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { KubeConfig } from '../../src/kube/client-node.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+type Request = IncomingMessage | Http2ServerRequest;
+/** Both servers' responses, by the API they share. */
+type Handler = (req: Request, res: ServerResponse, body: string) => void;
 
-let server: Server;
 let handler: Handler = (_req, res) => res.end('{}');
-const seen: Array<{ url: string; headers: IncomingMessage['headers']; body: string; socket: Socket }> = [];
+/** Every request seen, with the connection it came over (the HTTP/2 session, or the socket). */
+const seen: Array<{ url: string; headers: Request['headers']; body: string; connection: object; httpVersion: string }> = [];
+/** Requests whose stream (over HTTP/1.1: connection) has closed. */
 let closed = 0;
-let kc: KubeConfig;
+const certDir = mkdtempSync(join(tmpdir(), 'regcred-exchange-tls-'));
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString();
-      seen.push({ url: req.url ?? '', headers: req.headers, body, socket: req.socket });
-      handler(req, res, body);
-    });
+function record(req: Request, res: ServerResponse | Http2ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString();
+    const connection = 'stream' in req ? req.stream.session! : req.socket;
+    seen.push({ url: req.url ?? '', headers: req.headers, body, connection, httpVersion: req.httpVersion });
+    handler(req, res as ServerResponse, body);
   });
-  server.on('connection', (socket: Socket) => socket.on('close', () => closed++));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
+}
+
+const kubeconfig = (server: string, extra: { caFile?: string; skipTLSVerify?: boolean } = {}) => {
+  const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [{ name: 'c', server, ...extra }],
     users: [{ name: 'u', token: 'secret-token' }],
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
   });
-});
+  return kc;
+};
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+/** The two servers: plain HTTP/1.1, and TLS with HTTP/2 only (as kube-apiserver offers it first). */
+const transports: Array<{ name: string; start(): Promise<{ kc: KubeConfig; stop(): Promise<void> }> }> = [
+  {
+    name: 'HTTP/1.1',
+    async start() {
+      const server: Server = createServer(record);
+      server.on('connection', (socket: Socket) => socket.on('close', () => closed++));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return {
+        kc: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { skipTLSVerify: true }),
+        async stop() {
+          server.closeAllConnections();
+          await new Promise((r) => server.close(r));
+        },
+      };
+    },
+  },
+  {
+    name: 'HTTP/2',
+    async start() {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+      const server: Http2SecureServer = createSecureServer({ key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) }, record);
+      server.on('stream', (stream) => stream.on('close', () => closed++));
+      const sessions = new Set<{ destroy(): void }>();
+      server.on('session', (session) => {
+        sessions.add(session);
+        session.on('close', () => sessions.delete(session));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return {
+        kc: kubeconfig(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { caFile: join(certDir, 'cert.pem') }),
+        async stop() {
+          for (const session of sessions) session.destroy();
+          await new Promise((r) => server.close(r));
+        },
+      };
+    },
+  },
+];
+
+afterAll(() => rmSync(certDir, { recursive: true, force: true }));
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { 'Content-Type': 'application/json' });
@@ -64,169 +112,203 @@ function watchToEnd(client: KubeClient, opts: Parameters<KubeClient['watch']>[2]
   return { events, done, doneCalls: () => doneCalls };
 }
 
-describe('KubeClient requests', () => {
-  it('sends the token, JSON with its length, and the field manager, and parses the answer', async () => {
-    handler = (_req, res, body) => json(res, 201, { echoed: JSON.parse(body) as unknown });
-    const client = new KubeClient(kc);
-    const answer = await client.create<{ echoed: { kind: string; metadata: { name: string } } }>(RESOURCES.secrets, 'ns', { metadata: { name: 's' } });
-    expect(answer.echoed).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } });
-    const req = seen.at(-1)!;
-    expect(req.url).toBe('/api/v1/namespaces/ns/secrets?fieldManager=regcred-operator');
-    expect(req.headers).toMatchObject({ authorization: 'Bearer secret-token', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(req.body)) });
-    expect(req.headers['transfer-encoding']).toBeUndefined();
+describe.each(transports)('over $name', (transport) => {
+  let kc: KubeConfig;
+  let stop: () => Promise<void>;
+  beforeAll(async () => {
+    ({ kc, stop } = await transport.start());
   });
+  afterAll(() => stop());
 
-  it('names itself in the User-Agent of requests and watches: the field manager, or what it is told', async () => {
-    handler = (_req, res) => json(res, 200, {});
-    const client = new KubeClient(kc);
-    await client.get(RESOURCES.secrets, 'ns', 's');
-    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator');
-    client.setUserAgent('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
-    await client.get(RESOURCES.secrets, 'ns', 's');
-    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
-    handler = (_req, res) => res.end();
-    await watchToEnd(client).done;
-    expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
-  });
-
-  it('turns a refusal into a KubeError with the Status reason and Retry-After', async () => {
-    handler = (_req, res) => {
-      res.setHeader('Retry-After', '3');
-      json(res, 429, { kind: 'Status', reason: 'TooManyRequests', message: 'slow down' });
-    };
-    const err = await new KubeClient(kc).get(RESOURCES.secrets, 'ns', 's').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(KubeError);
-    expect(err).toMatchObject({ status: 429, reason: 'TooManyRequests', message: 'slow down', retryAfterSeconds: 3 });
-  });
-
-  it('gives up on a silent server with an error named TimeoutError, and reconnects for the next request', async () => {
-    handler = (req, res) => {
-      if (req.url?.startsWith('/silent')) return;
-      json(res, 200, {});
-    };
-    const client = new KubeClient(kc);
-    await client.getText('/warm');
-    const warm = seen.at(-1)!.socket;
-    const err = await client.request('GET', '/silent', { timeoutMs: 200 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'TimeoutError' });
-    await client.getText('/after');
-    expect(seen.at(-1)!.socket).not.toBe(warm);
-  });
-});
-
-describe('KubeClient.watch', () => {
-  it('delivers events split anywhere across chunks, in order, and ends cleanly with the stream', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      const text = [
-        { type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '1' } } },
-        { type: 'MODIFIED', object: { metadata: { name: 'a', resourceVersion: '2' } } },
-        { type: 'BOOKMARK', object: { metadata: { resourceVersion: '3' } } },
-      ].map((e) => `${JSON.stringify(e)}\n`).join('');
-      let at = 0;
-      const step = () => {
-        if (at >= text.length) return void res.end();
-        res.write(text.slice(at, at + 7));
-        at += 7;
-        setImmediate(step);
-      };
-      step();
-    };
-    const watch = watchToEnd(new KubeClient(kc), { resourceVersion: '0', allowWatchBookmarks: true, timeoutSeconds: 60 });
-    expect(await watch.done).toBeNull();
-    expect(watch.events.map(([t, o]) => `${t}:${(o as { metadata: { resourceVersion: string } }).metadata.resourceVersion}`)).toEqual(['ADDED:1', 'MODIFIED:2', 'BOOKMARK:3']);
-    const url = new URL(seen.at(-1)!.url, 'http://x');
-    expect(Object.fromEntries(url.searchParams)).toEqual({ watch: 'true', resourceVersion: '0', allowWatchBookmarks: 'true', timeoutSeconds: '60' });
-    expect(watch.doneCalls()).toBe(1);
-  });
-
-  it('asks for PartialObjectMetadata when metadata only is wanted', async () => {
-    handler = (_req, res) => res.end();
-    await watchToEnd(new KubeClient(kc), { metadataOnly: true }).done;
-    expect(seen.at(-1)!.headers.accept).toBe('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
-  });
-
-  it('reports a refused watch as a KubeError with the status and the reason from its body', async () => {
-    handler = (_req, res) => json(res, 410, { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
-    const err = await watchToEnd(new KubeClient(kc)).done;
-    expect(err).toBeInstanceOf(KubeError);
-    expect(err).toMatchObject({ status: 410, reason: 'Expired', message: 'too old resource version' });
-  });
-
-  it('ends with an error at a line that is not JSON, and delivers nothing after it', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200);
-      res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
-      res.write('<html>\n{"type":"ADDED","object":{"metadata":{"name":"b"}}}\n');
-    };
-    const watch = watchToEnd(new KubeClient(kc));
-    const err = await watch.done;
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/not JSON/);
-    expect(watch.events).toHaveLength(1);
-  });
-
-  it('ends with an error when the connection is cut before the stream ends', async () => {
-    handler = (req, res) => {
-      res.writeHead(200);
-      res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
-      setTimeout(() => req.socket.destroy(), 20);
-    };
-    const watch = watchToEnd(new KubeClient(kc));
-    expect(await watch.done).toBeInstanceOf(Error);
-    expect(watch.events).toHaveLength(1);
-  });
-
-  it('ends a silent stream after the inactivity timeout with an error named TimeoutError', async () => {
-    handler = oneEventThenSilence;
-    const client = new KubeClient(kc);
-    client.setWatchInactivityTimeout(200);
-    const started = performance.now();
-    const watch = watchToEnd(client);
-    expect(await watch.done).toMatchObject({ name: 'TimeoutError' });
-    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
-    expect(watch.events).toHaveLength(1);
-  });
-
-  it('after stop(), closes the connection and calls onDone once with no error', async () => {
-    handler = oneEventThenSilence;
-    const client = new KubeClient(kc);
-    const dones: unknown[] = [];
-    const handle = await client.watch(RESOURCES.secrets, 'ns', {}, () => undefined, (err) => void dones.push(err));
-    const closedBefore = closed;
-    handle.stop();
-    handle.stop();
-    await expect.poll(() => closed).toBeGreaterThan(closedBefore);
-    expect(dones).toEqual([null]);
-  });
-
-  it('ends the watch with what a handler throws, and delivers nothing after it', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200);
-      res.write('{"type":"ADDED","object":{}}\n{"type":"ADDED","object":{}}\n');
-    };
-    const boom = new Error('handler failed');
-    const dones: unknown[] = [];
-    let events = 0;
-    await new Promise<void>((resolve) => {
-      void new KubeClient(kc).watch(RESOURCES.secrets, 'ns', {}, () => {
-        events++;
-        throw boom;
-      }, (err) => {
-        dones.push(err);
-        resolve();
-      });
+  describe('KubeClient requests', () => {
+    it('sends the token, JSON with its length, and the field manager, and parses the answer', async () => {
+      handler = (_req, res, body) => json(res, 201, { echoed: JSON.parse(body) as unknown });
+      const client = new KubeClient(kc);
+      const answer = await client.create<{ echoed: { kind: string; metadata: { name: string } } }>(RESOURCES.secrets, 'ns', { metadata: { name: 's' } });
+      expect(answer.echoed).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } });
+      const req = seen.at(-1)!;
+      expect(req.url).toBe('/api/v1/namespaces/ns/secrets?fieldManager=regcred-operator');
+      expect(req.headers).toMatchObject({ authorization: 'Bearer secret-token', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(req.body)) });
+      expect(req.headers['transfer-encoding']).toBeUndefined();
+      expect(req.httpVersion).toBe(transport.name === 'HTTP/2' ? '2.0' : '1.1');
     });
-    expect(dones).toEqual([boom]);
-    expect(events).toBe(1);
+
+    it('names itself in the User-Agent of requests and watches: the field manager, or what it is told', async () => {
+      handler = (_req, res) => json(res, 200, {});
+      const client = new KubeClient(kc);
+      await client.get(RESOURCES.secrets, 'ns', 's');
+      expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator');
+      client.setUserAgent('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+      await client.get(RESOURCES.secrets, 'ns', 's');
+      expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+      handler = (_req, res) => res.end();
+      await watchToEnd(client).done;
+      expect(seen.at(-1)!.headers['user-agent']).toBe('regcred-operator/1.2.3 (linux/x64) node/v24.0.0');
+    });
+
+    it('turns a refusal into a KubeError with the Status reason and Retry-After', async () => {
+      handler = (_req, res) => {
+        res.setHeader('Retry-After', '3');
+        json(res, 429, { kind: 'Status', reason: 'TooManyRequests', message: 'slow down' });
+      };
+      const err = await new KubeClient(kc).get(RESOURCES.secrets, 'ns', 's').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KubeError);
+      expect(err).toMatchObject({ status: 429, reason: 'TooManyRequests', message: 'slow down', retryAfterSeconds: 3 });
+    });
+
+    it('fails at once, not at its timeout, when the connection is dropped before an answer', async () => {
+      handler = (req) => ('stream' in req ? req.stream.session!.destroy() : req.socket.destroy());
+      const err = await new KubeClient(kc).request('GET', '/dropped', { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toMatchObject({ name: 'TimeoutError' });
+    });
+
+    it('gives up on a silent server with an error named TimeoutError, and reconnects for the next request', async () => {
+      handler = (req, res) => {
+        if (req.url?.startsWith('/silent')) return;
+        json(res, 200, {});
+      };
+      const client = new KubeClient(kc);
+      await client.getText('/warm');
+      const warm = seen.at(-1)!.connection;
+      const err = await client.request('GET', '/silent', { timeoutMs: 200 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'TimeoutError' });
+      await client.getText('/after');
+      expect(seen.at(-1)!.connection).not.toBe(warm);
+    });
+  });
+
+  describe('KubeClient.watch', () => {
+    it('delivers events split anywhere across chunks, in order, and ends cleanly with the stream', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        const text = [
+          { type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '1' } } },
+          { type: 'MODIFIED', object: { metadata: { name: 'a', resourceVersion: '2' } } },
+          { type: 'BOOKMARK', object: { metadata: { resourceVersion: '3' } } },
+        ].map((e) => `${JSON.stringify(e)}\n`).join('');
+        let at = 0;
+        const step = () => {
+          if (at >= text.length) return void res.end();
+          res.write(text.slice(at, at + 7));
+          at += 7;
+          setImmediate(step);
+        };
+        step();
+      };
+      const watch = watchToEnd(new KubeClient(kc), { resourceVersion: '0', allowWatchBookmarks: true, timeoutSeconds: 60 });
+      expect(await watch.done).toBeNull();
+      expect(watch.events.map(([t, o]) => `${t}:${(o as { metadata: { resourceVersion: string } }).metadata.resourceVersion}`)).toEqual(['ADDED:1', 'MODIFIED:2', 'BOOKMARK:3']);
+      const url = new URL(seen.at(-1)!.url, 'http://x');
+      expect(Object.fromEntries(url.searchParams)).toEqual({ watch: 'true', resourceVersion: '0', allowWatchBookmarks: 'true', timeoutSeconds: '60' });
+      expect(watch.doneCalls()).toBe(1);
+    });
+
+    it('asks for PartialObjectMetadata when metadata only is wanted', async () => {
+      handler = (_req, res) => res.end();
+      await watchToEnd(new KubeClient(kc), { metadataOnly: true }).done;
+      expect(seen.at(-1)!.headers.accept).toBe('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1');
+    });
+
+    it('reports a refused watch as a KubeError with the status and the reason from its body', async () => {
+      handler = (_req, res) => json(res, 410, { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+      const err = await watchToEnd(new KubeClient(kc)).done;
+      expect(err).toBeInstanceOf(KubeError);
+      expect(err).toMatchObject({ status: 410, reason: 'Expired', message: 'too old resource version' });
+    });
+
+    it('ends with an error at a line that is not JSON, and delivers nothing after it', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200);
+        res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
+        res.write('<html>\n{"type":"ADDED","object":{"metadata":{"name":"b"}}}\n');
+      };
+      const watch = watchToEnd(new KubeClient(kc));
+      const err = await watch.done;
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/not JSON/);
+      expect(watch.events).toHaveLength(1);
+    });
+
+    it('ends with an error when the connection is cut before the stream ends', async () => {
+      handler = (req, res) => {
+        res.writeHead(200);
+        res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
+        setTimeout(() => ('stream' in req ? req.stream.session!.destroy() : req.socket.destroy()), 20);
+      };
+      const watch = watchToEnd(new KubeClient(kc));
+      expect(await watch.done).toBeInstanceOf(Error);
+      expect(watch.events).toHaveLength(1);
+    });
+
+    it('ends a silent stream after the inactivity timeout with an error named TimeoutError', async () => {
+      handler = oneEventThenSilence;
+      const client = new KubeClient(kc);
+      client.setWatchInactivityTimeout(200);
+      const started = performance.now();
+      const watch = watchToEnd(client);
+      expect(await watch.done).toMatchObject({ name: 'TimeoutError' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      expect(watch.events).toHaveLength(1);
+    });
+
+    it('after a silent watch, keeps an HTTP/2 connection that answers a PING (and starts a new HTTP/1.1 one)', async () => {
+      handler = oneEventThenSilence;
+      const client = new KubeClient(kc);
+      client.setWatchInactivityTimeout(200);
+      expect(await watchToEnd(client).done).toMatchObject({ name: 'TimeoutError' });
+      const silent = seen.at(-1)!.connection;
+      handler = (_req, res) => json(res, 200, {});
+      // Time for the PING to come back; a connection given up would not carry the next request.
+      await new Promise((r) => setTimeout(r, 100));
+      await client.getText('/after');
+      if (transport.name === 'HTTP/2') expect(seen.at(-1)!.connection).toBe(silent);
+      else expect(seen.at(-1)!.connection).not.toBe(silent);
+    });
+
+    it('after stop(), closes the stream (over HTTP/1.1, its connection) and calls onDone once with no error', async () => {
+      handler = oneEventThenSilence;
+      const client = new KubeClient(kc);
+      const dones: unknown[] = [];
+      const handle = await client.watch(RESOURCES.secrets, 'ns', {}, () => undefined, (err) => void dones.push(err));
+      const closedBefore = closed;
+      handle.stop();
+      handle.stop();
+      await expect.poll(() => closed).toBeGreaterThan(closedBefore);
+      expect(dones).toEqual([null]);
+    });
+
+    it('ends the watch with what a handler throws, and delivers nothing after it', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200);
+        res.write('{"type":"ADDED","object":{}}\n{"type":"ADDED","object":{}}\n');
+      };
+      const boom = new Error('handler failed');
+      const dones: unknown[] = [];
+      let events = 0;
+      await new Promise<void>((resolve) => {
+        void new KubeClient(kc).watch(RESOURCES.secrets, 'ns', {}, () => {
+          events++;
+          throw boom;
+        }, (err) => {
+          dones.push(err);
+          resolve();
+        });
+      });
+      expect(dones).toEqual([boom]);
+      expect(events).toBe(1);
+    });
   });
 });
 
 describe('KubeClient behind a proxy (kubeconfig proxy-url)', () => {
   let proxy: Server;
+  let kc: KubeConfig;
+  let stopServer: () => Promise<void>;
   const proxied: string[] = [];
 
   beforeAll(async () => {
+    ({ kc, stop: stopServer } = await transports[0]!.start());
     // An HTTP proxy on loopback: requests in absolute form are forwarded, CONNECT is tunnelled.
     proxy = createServer((req, res) => {
       const target = new URL(req.url ?? '');
@@ -256,6 +338,7 @@ describe('KubeClient behind a proxy (kubeconfig proxy-url)', () => {
   afterAll(async () => {
     proxy.closeAllConnections();
     await new Promise((r) => proxy.close(r));
+    await stopServer();
   });
 
   it('sends requests and watches through the proxy', async () => {
