@@ -46,6 +46,7 @@ async function main(): Promise<number> {
   const client = KubeClient.load(flags.kubeconfig);
   client.setUserAgent(userAgent());
   client.setWatchInactivityTimeout(flags['watch-inactivity-timeout']);
+  client.setHttp2(flags.http2);
   client.setRateLimit(flags['kube-api-qps'], flags['kube-api-burst']);
   const metrics = new Metrics();
   client.observe((request) => metrics.observeApiRequest(request));

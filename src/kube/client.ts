@@ -163,6 +163,11 @@ export class KubeClient {
     this.watchInactivityMs = ms;
   }
 
+  /** Over TLS, HTTP/2 streams instead of HTTP/1.1 connections (README, Connections); off until set. */
+  setHttp2(enabled: boolean): void {
+    this.pool.setHttp2(enabled);
+  }
+
   /** The User-Agent of every request and watch (the field manager's name until set). */
   setUserAgent(userAgent: string): void {
     this.userAgent = userAgent;

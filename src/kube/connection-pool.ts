@@ -1,6 +1,6 @@
-// One connection pool for every request and watch of a process: over TLS one HTTP/2 connection
-// (http2-transport.ts, with HTTP/1.1 for a server that does not offer h2), in plain HTTP node's own
-// agent. client-node would build a new undici Agent (a new connection and TLS handshake) for each
+// One connection pool for every request and watch of a process: node's own http/https agents, or
+// with HTTP/2 turned on, over TLS a few HTTP/2 connections (http2-transport.ts, with HTTP/1.1 for a
+// server that does not offer h2). client-node would build a new undici Agent (a new connection and TLS handshake) for each
 // request and each watch; undici also parses HTTP in WebAssembly, whose compiled module and memory
 // add about 19 MiB of resident memory to a process that has made one request (node's http parser is
 // part of the binary). The pool is dropped after any network-level failure, so the next request
@@ -31,6 +31,7 @@ export class ConnectionPool {
   private readonly renewMs: number;
   private readonly now: () => number;
   private readonly options: typeof AGENT_OPTIONS;
+  private http2 = false;
 
   constructor(renewMs = POOL_RENEW_MS, now: () => number = Date.now, idleMs = IDLE_CONNECTION_MS) {
     this.renewMs = renewMs;
@@ -38,9 +39,16 @@ export class ConnectionPool {
     this.options = { ...AGENT_OPTIONS, timeout: idleMs };
   }
 
+  /** Over TLS, HTTP/2 streams from now on (or HTTP/1.1 connections again): the next request starts anew. */
+  setHttp2(enabled: boolean): void {
+    if (enabled === this.http2) return;
+    this.http2 = enabled;
+    this.retire();
+  }
+
   /**
-   * The shared transport (TLS) or agent (plain HTTP) for direct connections; undefined for proxies,
-   * which keep client-node's own dispatcher.
+   * The shared agent, or the HTTP/2 transport over TLS when it is on, for direct connections;
+   * undefined for proxies, which keep client-node's own dispatcher.
    */
   agent(options: DispatcherOptions, secure = true): PooledAgent | undefined {
     if (options.type !== 'agent' && options.type !== 'none') return undefined;
@@ -48,7 +56,8 @@ export class ConnectionPool {
     if (!this.current || now - this.current.since > this.renewMs) {
       this.retire();
       const tls = options.type === 'agent' ? withSharedContext(options.connect) : {};
-      const agent = secure ? new Http2Transport(tls, this.options.timeout, () => new PoolHttpsAgent({ ...this.options, ...tls })) : new PoolHttpAgent(this.options);
+      const https = () => new PoolHttpsAgent({ ...this.options, ...tls });
+      const agent = !secure ? new PoolHttpAgent(this.options) : this.http2 ? new Http2Transport(tls, this.options.timeout, https) : https();
       this.current = { agent, since: now };
     }
     return this.current.agent;

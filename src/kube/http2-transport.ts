@@ -1,8 +1,11 @@
-// HTTP/2 to the API server, as client-go speaks it: every request and watch of a process is a stream
-// of one TLS connection. Against HTTP/1.1 with a connection per request in flight, a fan-out's
-// writes cost the client about half the CPU (no TLS handshake per connection, no per-connection
-// record and parser work), and an idle operator holds one connection instead of one per watch. A
-// server that does not offer h2 in ALPN gets HTTP/1.1 over the pool's agent instead.
+// HTTP/2 to the API server (--http2), as client-go speaks it: every request and watch is a stream
+// of a few TLS connections, taken in turn. Against HTTP/1.1 with a connection per request in
+// flight, a fan-out's writes cost the client less CPU (no TLS handshake per connection, less
+// per-connection record and parser work), and an idle operator holds a few connections instead of
+// one per watch. More than one, because kube-apiserver (Go's HTTP/2 server) reads and schedules
+// each connection's frames in one goroutine: on one connection a 10,000-namespace fan-out was held
+// to that goroutine's pace. A server that does not offer h2 in ALPN gets HTTP/1.1 over the pool's
+// agent instead.
 //
 // Failure handling is the pool's, as with HTTP/1.1: every stream has its own idle timeout, and a
 // request that fails without a response resets the pool, so the next request starts a new
@@ -18,13 +21,21 @@ import { connect as connectTls, type ConnectionOptions } from 'node:tls';
  */
 export const PING_TIMEOUT_MS = 5_000;
 
+/** Connections the streams are spread over, in turn. */
+export const CONNECTIONS = 4;
+
 /** Flow-control windows as client-go's (4 MiB a stream): a large list is not held to 64 KiB a round trip. */
 const STREAM_WINDOW = 4 * 2 ** 20;
 const CONNECTION_WINDOW = 16 * 2 ** 20;
 
+interface Slot {
+  session?: ClientHttp2Session | undefined;
+  connecting?: Promise<ClientHttp2Session | Agent> | undefined;
+}
+
 export class Http2Transport {
-  private session: ClientHttp2Session | undefined;
-  private connecting: Promise<ClientHttp2Session | Agent> | undefined;
+  private readonly slots: Slot[];
+  private next = 0;
   /** Set once the server has answered ALPN without h2: HTTP/1.1 from then on. */
   private http1: (Agent & { retire(): void }) | undefined;
   private readonly tls: ConnectionOptions;
@@ -41,7 +52,8 @@ export class Http2Transport {
    * `tls`: the pool's TLS options (shared context, verification); `idleMs`: a connection with no
    * stream open is closed after this long; `makeHttp1`: the agent for a server without h2.
    */
-  constructor(tls: ConnectionOptions, idleMs: number, makeHttp1: () => Agent & { retire(): void }, pingTimeoutMs = PING_TIMEOUT_MS) {
+  constructor(tls: ConnectionOptions, idleMs: number, makeHttp1: () => Agent & { retire(): void }, pingTimeoutMs = PING_TIMEOUT_MS, connections = CONNECTIONS) {
+    this.slots = Array.from({ length: connections }, () => ({}));
     this.pingTimeoutMs = pingTimeoutMs;
     this.tls = tls;
     this.idleMs = idleMs;
@@ -49,16 +61,18 @@ export class Http2Transport {
   }
 
   /**
-   * The open session to the URL's server (connecting when there is none), or the HTTP/1.1 agent for
-   * a server that does not speak h2. Rejects when connecting fails or takes longer than `timeoutMs`.
+   * The next connection in turn (connecting it when it is not open), or the HTTP/1.1 agent for a
+   * server that does not speak h2. Rejects when connecting fails or takes longer than `timeoutMs`.
    */
   connection(url: URL, timeoutMs: number): Promise<ClientHttp2Session | Agent> {
     if (this.http1) return Promise.resolve(this.http1);
     // A retired transport's requests were already on their way; they get a connection of their own.
-    if (this.retired) return this.connect(url, timeoutMs);
-    if (this.session && !this.session.closed && !this.session.destroyed) return Promise.resolve(this.session);
-    this.connecting ??= this.connect(url, timeoutMs).finally(() => (this.connecting = undefined));
-    return this.connecting;
+    if (this.retired) return this.connect(url, timeoutMs, undefined);
+    const slot = this.slots[this.next++ % this.slots.length]!;
+    const session = slot.session;
+    if (session && !session.closed && !session.destroyed) return Promise.resolve(session);
+    slot.connecting ??= this.connect(url, timeoutMs, slot).finally(() => (slot.connecting = undefined));
+    return slot.connecting;
   }
 
   /** Counts a stream, so the connection stays open (and keeps the process alive) while it runs. */
@@ -76,14 +90,21 @@ export class Http2Transport {
   }
 
   /**
-   * Asks the current connection for a PING and calls `dead` when none comes back within the PING
-   * timeout (or the connection fails first); resolves to whether it came. A silent watch on a live
+   * Asks each open connection for a PING and calls `dead` when one does not answer within the PING
+   * timeout (or fails first); resolves to whether all answered. A silent watch on a live
    * connection is only a quiet watch: over HTTP/2 this is how it is told from a half-open connection
    * without dropping every other stream with it. One PING at a time per connection.
    */
   verify(dead: () => void): Promise<boolean> {
-    const session = this.session;
-    if (!session) return Promise.resolve(true);
+    const checks = this.slots.flatMap((slot) => (slot.session ? [this.ping(slot.session)] : []));
+    return Promise.all(checks).then((answers) => {
+      const alive = answers.every((a) => a);
+      if (!alive) dead();
+      return alive;
+    });
+  }
+
+  private ping(session: ClientHttp2Session): Promise<boolean> {
     const pending = this.pinging.get(session);
     if (pending) return pending;
     const check = new Promise<boolean>((resolve) => {
@@ -97,11 +118,7 @@ export class Http2Transport {
       } catch {
         answered(false);
       }
-    }).then((alive) => {
-      this.pinging.delete(session);
-      if (!alive) dead();
-      return alive;
-    });
+    }).finally(() => this.pinging.delete(session));
     this.pinging.set(session, check);
     return check;
   }
@@ -109,7 +126,7 @@ export class Http2Transport {
   /** No new stream on any of its connections; the open ones finish, then each connection closes. */
   retire(): void {
     this.retired = true;
-    this.session = undefined;
+    for (const slot of this.slots) slot.session = undefined;
     for (const [session, state] of this.sessions) {
       clearTimeout(state.idle);
       session.close();
@@ -122,7 +139,7 @@ export class Http2Transport {
     else state.idle = setTimeout(() => session.close(), this.idleMs).unref();
   }
 
-  private connect(url: URL, timeoutMs: number): Promise<ClientHttp2Session | Agent> {
+  private connect(url: URL, timeoutMs: number, slot: Slot | undefined): Promise<ClientHttp2Session | Agent> {
     return new Promise((resolve, reject) => {
       const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
       const socket = connectTls({
@@ -151,7 +168,7 @@ export class Http2Transport {
         // A session the server is done with (GOAWAY, reset, closed) takes no new stream: the next
         // request opens another. Its open streams see the failure themselves.
         const drop = () => {
-          if (this.session === session) this.session = undefined;
+          if (slot?.session === session) slot.session = undefined;
         };
         session.once('goaway', drop);
         session.on('error', drop);
@@ -163,7 +180,7 @@ export class Http2Transport {
         session.unref();
         // Closed if no stream comes (the request that connected it opens one at once).
         state.idle = setTimeout(() => session.close(), this.idleMs).unref();
-        if (!this.retired) this.session = session;
+        if (slot && !this.retired) slot.session = session;
         resolve(session);
       });
     });

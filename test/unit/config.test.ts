@@ -45,6 +45,7 @@ describe('parseFlags', () => {
       'renew-deadline': 10_000,
       'retry-period': 2_000,
       'watch-inactivity-timeout': 90_000,
+      http2: false,
       'watch-stale-limit': 120_000,
       'queue-stall-limit': 300_000,
       'shutdown-timeout': 20_000,

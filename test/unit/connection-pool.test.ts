@@ -1,6 +1,6 @@
-// The connection pool every request and watch share: over TLS one HTTP/2 connection (HTTP/1.1 for a
-// server without h2), in plain HTTP one agent; renewed on a clock and dropped after a network
-// failure. The KubeClient half runs against a local TLS server that speaks both HTTP/2 and HTTP/1.1,
+// The connection pool every request and watch share: one agent, or with HTTP/2 on, over TLS a few
+// HTTP/2 connections (HTTP/1.1 for a server without h2); renewed on a clock and dropped after a
+// network failure. The KubeClient half runs against a local TLS server that speaks both HTTP/2 and HTTP/1.1,
 // so the protocol seen is the one the client chose.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import { KubeConfig } from '../../src/kube/client-node.ts';
 import { ConnectionPool } from '../../src/kube/connection-pool.ts';
 import { open, readText } from '../../src/kube/exchange.ts';
-import { Http2Transport } from '../../src/kube/http2-transport.ts';
+import { CONNECTIONS, Http2Transport } from '../../src/kube/http2-transport.ts';
 import { FreezableProxy } from '../support/proxy.ts';
 
 describe('ConnectionPool', () => {
@@ -69,9 +69,14 @@ describe('ConnectionPool', () => {
     expect(new ConnectionPool().agent({ type: 'proxy', uri: 'http://proxy:3128', requestTls: {}, connect: {} })).toBeUndefined();
   });
 
-  it('gives TLS connections an HTTP/2 transport and plain ones an HTTP/1.1 agent', () => {
-    expect(new ConnectionPool().agent({ type: 'none' })).toBeInstanceOf(Http2Transport);
-    expect(new ConnectionPool().agent({ type: 'none' }, false)).toBeInstanceOf(Agent);
+  it('gives TLS connections an HTTP/2 transport only when HTTP/2 is on, and plain ones an HTTP/1.1 agent', () => {
+    const pool = new ConnectionPool();
+    expect(pool.agent({ type: 'none' })).toBeInstanceOf(HttpsAgent);
+    pool.setHttp2(true);
+    expect(pool.agent({ type: 'none' })).toBeInstanceOf(Http2Transport);
+    const plain = new ConnectionPool();
+    plain.setHttp2(true);
+    expect(plain.agent({ type: 'none' }, false)).toBeInstanceOf(Agent);
   });
 });
 
@@ -85,6 +90,8 @@ describe('KubeClient connections', () => {
   /** The connection each request came over (its HTTP/2 session, or its socket), in order. */
   const sockets: object[] = [];
   const sessionsClosed: ServerHttp2Session[] = [];
+  /** Watches send their one event and then stay open without a byte more. */
+  let silentWatches = false;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regcred-tls-'));
@@ -97,7 +104,9 @@ describe('KubeClient connections', () => {
       if (req.url?.startsWith('/slow')) return void setTimeout(() => res.end('{}'), 100);
       if (req.url?.includes('watch=true')) {
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'x' } } })}\n`);
+        const event = `${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'x' } } })}\n`;
+        if (silentWatches) res.write(event);
+        else res.end(event);
         return;
       }
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -114,6 +123,7 @@ describe('KubeClient connections', () => {
       currentContext: 'x',
     });
     client = new KubeClient(kc);
+    client.setHttp2(true);
   });
 
   afterAll(async () => {
@@ -121,19 +131,44 @@ describe('KubeClient connections', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('speaks HTTP/2 for requests and watches, all over one connection', async () => {
+  it('speaks HTTP/1.1 unless HTTP/2 is turned on', async () => {
+    versions.length = 0;
+    await new KubeClient(kc).list(RESOURCES.namespaces);
+    expect(versions).toEqual(['1.1']);
+  });
+
+  it('speaks HTTP/2 for requests and watches, over a few connections taken in turn', async () => {
     versions.length = 0;
     const before = connections;
-    await Promise.all(Array.from({ length: 10 }, () => client.list(RESOURCES.namespaces)));
+    for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 10 }, () => client.list(RESOURCES.namespaces)));
     await new Promise<void>((resolve, reject) => {
       void client.watch(RESOURCES.namespaces, undefined, {}, () => undefined, (err) => (err ? reject(err as Error) : resolve()));
     });
-    expect(versions).toEqual(Array(11).fill('2.0'));
-    expect(connections - before).toBe(1);
-    expect(new Set(sockets.slice(-11)).size).toBe(1);
+    expect(versions).toEqual(Array(31).fill('2.0'));
+    expect(connections - before).toBe(CONNECTIONS);
+    expect(new Set(sockets.slice(-31)).size).toBe(CONNECTIONS);
   });
 
-  it('speaks HTTP/1.1 to a TLS server that does not offer h2', async () => {
+  it('keeps its connections after a silent watch when they answer a PING', async () => {
+    const client = new KubeClient(kc);
+    client.setHttp2(true);
+    client.setWatchInactivityTimeout(200);
+    await Promise.all(Array.from({ length: CONNECTIONS }, () => client.list(RESOURCES.namespaces)));
+    const open = new Set(sockets.slice(-CONNECTIONS));
+    silentWatches = true;
+    try {
+      const err = await new Promise<unknown>((resolve) => void client.watch(RESOURCES.namespaces, undefined, {}, () => undefined, resolve));
+      expect(err).toMatchObject({ name: 'TimeoutError' });
+    } finally {
+      silentWatches = false;
+    }
+    // Time for the PINGs to come back; connections given up would carry no more requests.
+    await new Promise((r) => setTimeout(r, 100));
+    await Promise.all(Array.from({ length: CONNECTIONS }, () => client.list(RESOURCES.namespaces)));
+    expect(new Set(sockets.slice(-CONNECTIONS))).toEqual(open);
+  });
+
+  it('with HTTP/2 on, speaks HTTP/1.1 to a TLS server that does not offer h2', async () => {
     const seen: string[] = [];
     const h1 = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
       seen.push(req.httpVersion);
@@ -150,6 +185,7 @@ describe('KubeClient connections', () => {
         currentContext: 'x',
       });
       const client = new KubeClient(config);
+      client.setHttp2(true);
       await Promise.all([client.list(RESOURCES.namespaces), client.list(RESOURCES.namespaces)]);
       await client.list(RESOURCES.namespaces);
       expect(seen).toEqual(['1.1', '1.1', '1.1']);
@@ -159,18 +195,19 @@ describe('KubeClient connections', () => {
     }
   });
 
-  it('opens a new connection after a request failed without a response, and closes the old one', async () => {
+  it('opens new connections after a request failed without a response, and closes the old ones', async () => {
     const client = new KubeClient(kc);
-    // Two requests at once on one connection: one answers, one never does and times out.
-    const [answered, hung] = await Promise.allSettled([client.getText('/slow'), client.request('GET', '/hang', { text: true, timeoutMs: 300 })]);
-    expect(answered.status).toBe('fulfilled');
-    expect(hung).toMatchObject({ status: 'rejected', reason: { name: 'TimeoutError' } });
-    const old = sockets.at(-1)!;
-    expect(sockets.at(-2)).toBe(old);
-    await client.list(RESOURCES.namespaces);
-    expect(sockets.at(-1)).not.toBe(old);
-    // Nothing is left open on the old connection, so it is closed.
-    await expect.poll(() => sessionsClosed.includes(old as ServerHttp2Session), { timeout: 2000 }).toBe(true);
+    client.setHttp2(true);
+    await Promise.all(Array.from({ length: CONNECTIONS - 1 }, () => client.list(RESOURCES.namespaces)));
+    // The next connection in turn carries a request that is never answered and times out.
+    const hung = await client.request('GET', '/hang', { text: true, timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(hung).toMatchObject({ name: 'TimeoutError' });
+    const old = new Set(sockets.slice(-CONNECTIONS));
+    expect(old.size).toBe(CONNECTIONS);
+    await Promise.all(Array.from({ length: CONNECTIONS }, () => client.list(RESOURCES.namespaces)));
+    for (const connection of sockets.slice(-CONNECTIONS)) expect(old.has(connection)).toBe(false);
+    // Nothing is left open on the old connections, so they are closed.
+    await expect.poll(() => [...old].every((c) => sessionsClosed.includes(c as ServerHttp2Session)), { timeout: 2000 }).toBe(true);
   });
 });
 
