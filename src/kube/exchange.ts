@@ -1,6 +1,6 @@
 // One HTTP exchange: send a request, get the status, the headers and the body as a stream. With the
-// API server, direct TLS connections are HTTP/2 streams of the pool's transport, plain ones go over
-// the pool's node agent and, behind a proxy, over the undici dispatcher client-node made for it; a
+// API server, direct connections go over the pool's node agent (or, with --http2, are streams of its
+// HTTP/2 transport) and, behind a proxy, over the undici dispatcher client-node made for it; a
 // registry probe brings agents of its own.
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
