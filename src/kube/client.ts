@@ -9,6 +9,7 @@ import { HttpMethod, KubeConfig, RequestContext } from './client-node.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { asIdleTimeout, endedCleanly, open, readText, type Opened } from './exchange.ts';
+import { isTimeoutError } from './timeout-error.ts';
 import { WatchLines } from './watch-lines.ts';
 import { TokenBucket } from './ratelimit.ts';
 
@@ -357,7 +358,7 @@ export class KubeClient {
       // Refused or reset (a refusal with a status says nothing about the connection): requests and
       // watches after this one start on new connections. Silent: only if the connection is too.
       if (err && !stopped && !(err instanceof KubeError)) {
-        if ((err as { name?: unknown }).name === 'TimeoutError') this.pool.verify();
+        if (isTimeoutError(err)) this.pool.verify();
         else this.pool.reset();
       }
       onDone(stopped ? null : err);
@@ -417,9 +418,10 @@ export class KubeClient {
       }
     });
     body.on('error', (err) => end(asIdleTimeout(err, idle)));
-    body.once('end', () => end(endedCleanly(body) ? null : new Error(`the watch of ${res.plural} was cut off`)));
+    const cutOff = () => new Error(`the watch of ${res.plural} was cut off`);
+    body.once('end', () => end(endedCleanly(body) ? null : cutOff()));
     // A connection cut before the stream's end closes it without 'end' (node may not say why).
-    body.once('close', () => end(body.readableEnded ? null : new Error(`the watch of ${res.plural} was cut off`)));
+    body.once('close', () => end(body.readableEnded ? null : cutOff()));
     return handle;
   }
 }

@@ -3,8 +3,9 @@
 // server that does not offer h2). client-node would build a new undici Agent (a new connection and
 // TLS handshake) for each request and each watch; undici also parses HTTP in WebAssembly, whose
 // compiled module and memory add about 19 MiB of resident memory to a process that has made one
-// request (node's http parser is part of the binary). The pool is dropped after any network-level failure, so the next request
-// always starts on a fresh connection, while those in flight finish or fail on the old one.
+// request (node's http parser is part of the binary). The pool is dropped after any network-level
+// failure, so the next request always starts on a fresh connection, while those in flight finish or
+// fail on the old one.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';

@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Http2Transport } from './http2-transport.ts';
+import { timeoutError } from './timeout-error.ts';
 
 export interface Opened {
   status: number;
@@ -28,10 +29,6 @@ export interface ExchangeOptions {
   via: Http2Transport | Agent | Dispatcher | undefined;
   /** Aborting destroys the request (and its connection) with the signal's reason. */
   signal?: AbortSignal;
-}
-
-export function timeoutError(ms: number): Error {
-  return Object.assign(new Error(`no byte from the server for ${ms} ms`), { name: 'TimeoutError' });
 }
 
 /** An idle timeout of either path (undici names its own by code), as one error named TimeoutError. */

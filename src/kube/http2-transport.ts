@@ -14,6 +14,7 @@ import { connect as connectSession, type ClientHttp2Session, type ClientHttp2Str
 import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { timeoutError } from './timeout-error.ts';
 
 /**
  * How long a PING may go unanswered before its connection is given up (client-go's PingTimeout is
@@ -149,7 +150,7 @@ export class Http2Transport {
         ...(this.tls.servername === undefined && !isIP(host) ? { servername: host } : {}),
         ALPNProtocols: ['h2', 'http/1.1'],
       });
-      socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`no byte from the server for ${timeoutMs} ms`), { name: 'TimeoutError' })));
+      socket.setTimeout(timeoutMs, () => socket.destroy(timeoutError(timeoutMs)));
       socket.once('error', reject);
       // Closed by the other end before TLS was established, with no error: reject all the same.
       socket.once('close', () => reject(new Error('the connection closed before TLS was established')));

@@ -10,6 +10,7 @@ import { KubeError } from './client.ts';
 import { describe } from './errors.ts';
 import { objectKey, type KubeObject } from './objects.ts';
 import { ObjectStore } from './store.ts';
+import { isTimeoutError } from './timeout-error.ts';
 
 /** Watch failures in a row (errors, not 410s) after which the next attempt lists again. */
 const RELIST_AFTER_FAILURES = 3;
@@ -369,7 +370,7 @@ export class Informer<T extends KubeObject> {
               this.log.debug({ informer: this.name }, 'watch resourceVersion expired; relisting');
               this.resourceVersion = undefined;
               finish(undefined);
-            } else if (isInactivityTimeout(err)) {
+            } else if (isTimeoutError(err)) {
               // A silent stream: resume from the last resourceVersion on a new connection.
               this.log.debug({ informer: this.name }, 'watch stream went silent; reconnecting');
               this.restarts++;
@@ -447,10 +448,6 @@ function newer(a: string | undefined, b: string | undefined): boolean {
   } catch {
     return a !== b;
   }
-}
-
-function isInactivityTimeout(err: unknown): boolean {
-  return err instanceof Error && err.name === 'TimeoutError';
 }
 
 function isGone(err: unknown): boolean {

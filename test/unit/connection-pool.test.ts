@@ -2,7 +2,6 @@
 // HTTP/2 connections (HTTP/1.1 for a server without h2); renewed on a clock and dropped after a
 // network failure. The KubeClient half runs against a local TLS server that speaks both HTTP/2 and HTTP/1.1,
 // so the protocol seen is the one the client chose.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
@@ -17,6 +16,7 @@ import { ConnectionPool } from '../../src/kube/connection-pool.ts';
 import { open, readText } from '../../src/kube/exchange.ts';
 import { CONNECTIONS, Http2Transport } from '../../src/kube/http2-transport.ts';
 import { FreezableProxy } from '../support/proxy.ts';
+import { selfSignedCert } from '../support/self-signed.ts';
 
 describe('ConnectionPool', () => {
   it('hands out one agent until it is older than the renewal period, then a new one', () => {
@@ -90,13 +90,14 @@ describe('KubeClient connections', () => {
   /** The connection each request came over (its HTTP/2 session, or its socket), in order. */
   const sockets: object[] = [];
   const sessionsClosed: ServerHttp2Session[] = [];
+  /** PINGs the server has received (and answered: node answers them itself). */
+  let pings = 0;
   /** Watches send their one event and then stay open without a byte more. */
   let silentWatches = false;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regcred-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    selfSignedCert(dir);
     server = createSecureServer({ allowHTTP1: true, key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
       versions.push(req.httpVersion);
       sockets.push(req.stream ? req.stream.session! : req.socket);
@@ -113,7 +114,10 @@ describe('KubeClient connections', () => {
       res.end('{"items":[],"metadata":{}}');
     });
     server.on('secureConnection', () => connections++);
-    server.on('session', (session) => session.once('close', () => sessionsClosed.push(session)));
+    server.on('session', (session) => {
+      session.on('ping', () => pings++);
+      session.once('close', () => sessionsClosed.push(session));
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     kc = new KubeConfig();
     kc.loadFromOptions({
@@ -155,6 +159,7 @@ describe('KubeClient connections', () => {
     client.setWatchInactivityTimeout(200);
     await Promise.all(Array.from({ length: CONNECTIONS }, () => client.list(RESOURCES.namespaces)));
     const open = new Set(sockets.slice(-CONNECTIONS));
+    const pingsBefore = pings;
     silentWatches = true;
     try {
       const err = await new Promise<unknown>((resolve) => void client.watch(RESOURCES.namespaces, undefined, {}, () => undefined, resolve));
@@ -162,8 +167,8 @@ describe('KubeClient connections', () => {
     } finally {
       silentWatches = false;
     }
-    // Time for the PINGs to come back; connections given up would carry no more requests.
-    await new Promise((r) => setTimeout(r, 100));
+    // Every open connection was asked, and answered; connections given up would carry no more requests.
+    await expect.poll(() => pings - pingsBefore, { timeout: 2000 }).toBe(CONNECTIONS);
     await Promise.all(Array.from({ length: CONNECTIONS }, () => client.list(RESOURCES.namespaces)));
     expect(new Set(sockets.slice(-CONNECTIONS))).toEqual(open);
   });
@@ -216,12 +221,13 @@ describe('Http2Transport', () => {
   let server: Http2SecureServer;
   let url: URL;
   const closedSessions: object[] = [];
+  let received = 0;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regcred-h2-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    selfSignedCert(dir);
     server = createSecureServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      received++;
       setTimeout(() => res.end('ok'), req.url === '/slow' ? 400 : 0);
     });
     server.on('session', (session) => session.once('close', () => closedSessions.push(session)));
@@ -269,8 +275,9 @@ describe('Http2Transport', () => {
   it('once retired, lets the open stream finish on its connection, then closes it', async () => {
     const t = transport(60_000);
     const before = closedSessions.length;
+    const receivedBefore = received;
     const slow = get(t, '/slow');
-    await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => received, { timeout: 2000 }).toBe(receivedBefore + 1);
     t.retire();
     expect(await slow).toBe('ok');
     await expect.poll(() => closedSessions.length, { timeout: 2000 }).toBe(before + 1);

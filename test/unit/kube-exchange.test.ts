@@ -1,7 +1,6 @@
 // KubeClient's own HTTP exchanges against local servers: how requests are framed and bounded, and
 // how a watch stream is read, refused, cut, silenced and stopped. Each is run over plain HTTP/1.1
 // and over HTTP/2 on TLS (--http2), whose streams share their connections.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
@@ -11,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { KubeConfig } from '../../src/kube/client-node.ts';
+import { selfSignedCert } from '../support/self-signed.ts';
 
 type Request = IncomingMessage | Http2ServerRequest;
 /** Both servers' responses, by the API they share. */
@@ -65,9 +65,8 @@ const transports: Array<{ name: string; start(): Promise<{ kc: KubeConfig; stop(
   {
     name: 'HTTP/2',
     async start() {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
-      const server: Http2SecureServer = createSecureServer({ key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) }, record);
+      const { keyFile, certFile } = selfSignedCert(certDir);
+      const server: Http2SecureServer = createSecureServer({ key: readFileSync(keyFile), cert: readFileSync(certFile) }, record);
       server.on('stream', (stream) => stream.on('close', () => closed++));
       const sessions = new Set<{ destroy(): void }>();
       server.on('session', (session) => {
@@ -76,7 +75,7 @@ const transports: Array<{ name: string; start(): Promise<{ kc: KubeConfig; stop(
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       return {
-        kc: kubeconfig(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { caFile: join(certDir, 'cert.pem') }),
+        kc: kubeconfig(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { caFile: certFile }),
         async stop() {
           for (const session of sessions) session.destroy();
           await new Promise((r) => server.close(r));
