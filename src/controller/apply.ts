@@ -15,6 +15,8 @@ export interface Owner {
 
 export interface ApplyCaches {
   serviceAccount(namespace: string, name: string): ServiceAccount | undefined;
+  /** Holds the watch's events for an object while a write of ours to it is unanswered. */
+  writing(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): () => void;
   recordSecret(secret: Secret): void;
   forgetSecret(namespace: string, name: string): void;
   recordServiceAccount(sa: ServiceAccount): void;
@@ -54,18 +56,24 @@ export class Applier {
   }
 
   /**
-   * Makes one write request and logs it at debug: verb, kind, namespace and name, and the HTTP
-   * status when it failed. Never the body, which for a Secret is the credential itself.
+   * Makes one write request, records its answer in the caches (`record`), and logs it at debug:
+   * verb, kind, namespace and name, and the HTTP status when it failed. Never the body, which for a
+   * Secret is the credential itself. Until the answer is recorded, the watch's events for the object
+   * wait, so the write's own event cannot pass for someone else's change by arriving first.
    */
-  private async write<T>(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, request: () => Promise<T>): Promise<T> {
+  private async write<T>(verb: WriteVerb, kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, request: () => Promise<T>, record: (answer: T) => void): Promise<T> {
+    const settled = this.caches.writing(kind, namespace, name);
     // The line's fields are only built when debug is on: a fan-out makes thousands of writes.
     try {
       const response = await request();
+      record(response);
       if (this.log?.isLevelEnabled('debug')) this.log.debug(writeFields(verb, kind, namespace, name), 'write');
       return response;
     } catch (err) {
       if (this.log?.isLevelEnabled('debug')) this.log.debug({ ...writeFields(verb, kind, namespace, name), status: err instanceof KubeError ? err.status : undefined }, 'write failed');
       throw err;
+    } finally {
+      settled();
     }
   }
 
@@ -148,8 +156,7 @@ export class Applier {
   private async createSecret(secret: Secret, credential: Owner): Promise<number> {
     const ns = secret.metadata.namespace!;
     try {
-      const created = await this.write('create', 'Secret', ns, secret.metadata.name, () => this.client.create<Secret>(RESOURCES.secrets, ns, secret));
-      this.caches.recordSecret(created);
+      await this.write('create', 'Secret', ns, secret.metadata.name, () => this.client.create<Secret>(RESOURCES.secrets, ns, secret), (created) => this.caches.recordSecret(created));
       return 1;
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
@@ -191,8 +198,7 @@ export class Applier {
         data: desired.data!,
       };
       try {
-        const updated = await this.write('update', 'Secret', ns, name, () => this.client.replace<Secret>(RESOURCES.secrets, ns, name, body));
-        this.caches.recordSecret(updated);
+        await this.write('update', 'Secret', ns, name, () => this.client.replace<Secret>(RESOURCES.secrets, ns, name, body), (updated) => this.caches.recordSecret(updated));
         return 1;
       } catch (err) {
         if (!isConflict(err) && !isNotFound(err)) throw err;
@@ -205,8 +211,14 @@ export class Applier {
   private async deleteSecret(observed: Secret): Promise<number> {
     const ns = observed.metadata.namespace!;
     try {
-      await this.write('delete', 'Secret', ns, observed.metadata.name, () =>
-        this.client.delete(RESOURCES.secrets, ns, observed.metadata.name, observed.metadata.uid ? { uid: observed.metadata.uid } : undefined),
+      await this.write(
+        'delete',
+        'Secret',
+        ns,
+        observed.metadata.name,
+        () => this.client.delete(RESOURCES.secrets, ns, observed.metadata.name, observed.metadata.uid ? { uid: observed.metadata.uid } : undefined),
+        // Recorded below, whether it was deleted now or before.
+        () => {},
       );
     } catch (err) {
       // Gone already, or replaced by a newer object with the same name: not ours to delete.
@@ -228,8 +240,7 @@ export class Applier {
       if (kept.length === refs.length) return 0;
       try {
         const patch = { metadata: { resourceVersion: current.metadata.resourceVersion, ownerReferences: kept.length ? kept : null } };
-        const updated = await this.write('patch', 'Secret', ns, name, () => this.client.patch<Secret>(RESOURCES.secrets, ns, name, patch));
-        this.caches.recordSecret(updated);
+        await this.write('patch', 'Secret', ns, name, () => this.client.patch<Secret>(RESOURCES.secrets, ns, name, patch), (updated) => this.caches.recordSecret(updated));
         return 1;
       } catch (err) {
         if (!isConflict(err) && !isNotFound(err)) throw err;
@@ -272,10 +283,14 @@ export class Applier {
         imagePullSecrets: change.imagePullSecrets.length ? change.imagePullSecrets : null,
       };
       try {
-        const updated = await this.write('patch', 'ServiceAccount', namespace, name, () =>
-          this.client.patch<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name, patch, 'merge'),
+        await this.write(
+          'patch',
+          'ServiceAccount',
+          namespace,
+          name,
+          () => this.client.patch<ServiceAccount>(RESOURCES.serviceAccounts, namespace, name, patch, 'merge'),
+          (updated) => this.caches.recordServiceAccount(updated),
         );
-        this.caches.recordServiceAccount(updated);
         return { wrote: true, found: true };
       } catch (err) {
         if (isNotFound(err)) return { wrote: false, found: false };

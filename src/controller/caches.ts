@@ -166,6 +166,11 @@ export class Caches implements ApplyCaches {
     return this.serviceAccounts.get(namespace, name);
   }
 
+  /** A write of ours is on its way (Informer.writing()): call the function once it is answered and recorded, or failed. */
+  writing(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): () => void {
+    return kind === 'Secret' ? this.targetSecrets.writing(namespace, name) : this.serviceAccounts.writing(namespace, name);
+  }
+
   recordSecret(secret: Secret): void {
     this.targetSecrets.observe(secret);
   }

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { HttpMethod, KubeConfig, RequestContext } from './client-node.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { asIdleTimeout, endedCleanly, open, readText, type Opened } from './exchange.ts';
+import { asIdleTimeout, endedCleanly, open, readText, type Opened, type Target } from './exchange.ts';
 import { isTimeoutError } from './timeout-error.ts';
 import { WatchLines } from './watch-lines.ts';
 import { TokenBucket } from './ratelimit.ts';
@@ -109,6 +109,8 @@ export interface WatchHandle {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: string;
+  /** The server's URL, parsed once: every request's target is made from it. */
+  private readonly base: URL;
   private readonly secure: boolean;
   /** client-node's authentication, with every request's and watch's connection from `pool`. */
   private readonly pooled: KubeConfig;
@@ -131,6 +133,7 @@ export class KubeClient {
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.config = config;
     this.server = cluster.server.replace(/\/$/, '');
+    this.base = new URL(this.server);
     this.secure = this.server.startsWith('https:');
     const pool = this.pool;
     const secure = this.secure;
@@ -241,10 +244,14 @@ export class KubeClient {
   }
 
   /** The server's URL for `path`, with the query's parameters that have a value. */
-  private url(path: string, query: Record<string, string | number | boolean | undefined> = {}): URL {
-    const url = new URL(this.server + path);
-    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-    return url;
+  private url(path: string, query: Record<string, string | number | boolean | undefined> = {}): Target {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+    const search = params.size > 0 ? `?${params}` : '';
+    // The server's own path (a proxy's prefix) comes first; `path` is already escaped.
+    const pathname = (this.base.pathname === '/' ? '' : this.base.pathname) + path;
+    const { protocol, hostname, port, host, origin } = this.base;
+    return { protocol, hostname, port, host, origin, pathname, search, href: origin + pathname + search };
   }
 
   /**
@@ -254,11 +261,11 @@ export class KubeClient {
    * they name is the current one, so a reset or renewal is seen at once and a new token within a
    * second.
    */
-  private async authentication(url: URL, method: keyof typeof HttpMethod): Promise<{ headers: Record<string, string>; via: Via }> {
+  private async authentication(url: Target, method: keyof typeof HttpMethod): Promise<{ headers: Record<string, string>; via: Via }> {
     const kept = this.auth;
     const now = performance.now();
     if (kept && kept.until > now && this.pool.isCurrent(kept.via)) return kept;
-    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
+    const ctx = new RequestContext(url.href, HttpMethod[method]);
     await this.pooled.applySecurityAuthentication(ctx);
     const fresh = { headers: ctx.getHeaders() as unknown as Record<string, string>, via: ctx.getDispatcher() as unknown as Via, until: now + AUTH_REUSE_MS };
     // Behind a proxy client-node makes a new dispatcher per request: nothing to keep.

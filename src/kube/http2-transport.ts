@@ -14,6 +14,7 @@ import { connect as connectSession, type ClientHttp2Session, type ClientHttp2Str
 import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import type { Target } from './exchange.ts';
 import { timeoutError } from './timeout-error.ts';
 
 /**
@@ -65,7 +66,7 @@ export class Http2Transport {
    * The next connection in turn (connecting it when it is not open), or the HTTP/1.1 agent for a
    * server that does not speak h2. Rejects when connecting fails or takes longer than `timeoutMs`.
    */
-  connection(url: URL, timeoutMs: number): Promise<ClientHttp2Session | Agent> {
+  connection(url: Target, timeoutMs: number): Promise<ClientHttp2Session | Agent> {
     if (this.http1) return Promise.resolve(this.http1);
     // A retired transport's requests were already on their way; they get a connection of their own.
     if (this.retired) return this.connect(url, timeoutMs, undefined);
@@ -140,7 +141,7 @@ export class Http2Transport {
     else state.idle = setTimeout(() => session.close(), this.idleMs).unref();
   }
 
-  private connect(url: URL, timeoutMs: number, slot: Slot | undefined): Promise<ClientHttp2Session | Agent> {
+  private connect(url: Target, timeoutMs: number, slot: Slot | undefined): Promise<ClientHttp2Session | Agent> {
     return new Promise((resolve, reject) => {
       const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
       const socket = connectTls({

@@ -24,6 +24,14 @@ interface SyncWaiter {
 
 export type Handler<T> = (obj: T, old: T | undefined, deleted: boolean) => void;
 
+/** A write of ours to one object that has not been answered yet, and the watch events held for it. */
+interface Pending<T> {
+  writes: number;
+  /** resourceVersions the answers of these writes carried. */
+  ours: Set<string>;
+  held: Array<{ obj: T; old: T | undefined }>;
+}
+
 export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
@@ -46,6 +54,8 @@ export class Informer<T extends KubeObject> {
   private store = new ObjectStore<T>();
   /** resourceVersions of our own writes whose watch events have not arrived yet, by object key. */
   private readonly ownVersions = new Map<string, Set<string>>();
+  /** Objects with a write of ours on its way, by object key (see writing()). */
+  private readonly pending = new Map<string, Pending<T>>();
   private readonly handlers: Handler<T>[] = [];
   /** Callers of getSoon() waiting for an object to arrive, by key. */
   private readonly arrivals = new Map<string, Set<(obj: T) => void>>();
@@ -153,6 +163,8 @@ export class Informer<T extends KubeObject> {
    * Only a newer resourceVersion replaces what the cache holds.
    */
   observe(written: T): void {
+    const rv = written.metadata.resourceVersion;
+    if (rv && this.pending.size > 0) this.pending.get(objectKey(written))?.ours.add(rv);
     const obj = this.shape(written);
     const current = this.store.get(written.metadata.namespace, written.metadata.name);
     if (!obj) {
@@ -163,13 +175,35 @@ export class Informer<T extends KubeObject> {
     // back: then it is no longer pending, and recording it would keep it forever.
     if (current && !newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) return;
     this.put(obj);
-    const rv = obj.metadata.resourceVersion;
     if (rv) {
       const key = objectKey(written);
       let versions = this.ownVersions.get(key);
       if (!versions) this.ownVersions.set(key, (versions = new Set()));
       versions.add(rv);
     }
+  }
+
+  /**
+   * Marks a write of ours to an object as on its way, until the returned function is called: after
+   * observe() has recorded the answer, or when the write failed. The watch can deliver the write
+   * before its answer arrives, and then nothing yet tells it from someone else's change; so events
+   * for the object wait meanwhile, and those that carry a version the answer named are dropped as
+   * our own. Any other change is handed on when the write settles, none is lost.
+   */
+  writing(namespace: string | undefined, name: string): () => void {
+    const key = namespace ? `${namespace}/${name}` : name;
+    let p = this.pending.get(key);
+    if (!p) this.pending.set(key, (p = { writes: 0, ours: new Set(), held: [] }));
+    const pending = p;
+    pending.writes++;
+    let settled = false;
+    return () => {
+      if (settled) return;
+      settled = true;
+      if (--pending.writes > 0) return;
+      this.pending.delete(key);
+      for (const { obj, old } of pending.held) if (!pending.ours.has(obj.metadata.resourceVersion ?? '')) this.emit(obj, old, false);
+    };
   }
 
   private shape(obj: T): T | undefined {
@@ -415,7 +449,9 @@ export class Informer<T extends KubeObject> {
       // handlers for our own writes would make every reconcile schedule another. Any other
       // version is someone else's change, even when ours has overtaken it in the cache.
       if (this.ownWrite(obj, rv) || (old && rv && old.metadata.resourceVersion === rv)) return;
-      this.emit(obj, old, false);
+      const pending = this.pending.size > 0 ? this.pending.get(objectKey(obj)) : undefined;
+      if (pending) pending.held.push({ obj, old });
+      else this.emit(obj, old, false);
     }
   }
 

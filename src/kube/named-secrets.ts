@@ -52,6 +52,11 @@ export class SecretsByName {
     this.informers.get(secret.metadata.name)?.observe(secret);
   }
 
+  /** See Informer.writing(): a write of ours to this Secret is on its way. */
+  writing(namespace: string, name: string): () => void {
+    return this.informers.get(name)?.writing(namespace, name) ?? (() => {});
+  }
+
   /** Records a Secret we just deleted, so its watch event does not wake anyone. */
   forget(namespace: string, name: string): void {
     this.informers.get(name)?.forget(namespace, name);

@@ -263,6 +263,67 @@ describe('own writes', () => {
     expect(informer.pendingOwnWrites).toBe(0);
   });
 
+  it('a write whose watch event arrives before its answer wakes no handler', async () => {
+    fake.items = [secret('a', 'regcred', '10')];
+    const w = await started();
+    calls.length = 0;
+    const settled = informer.writing('a', 'regcred');
+    w.event('MODIFIED', secret('a', 'regcred', '11'));
+    // The cache moves on at once; only the handlers wait for the answer.
+    expect(informer.get('a', 'regcred')?.metadata.resourceVersion).toBe('11');
+    expect(calls).toEqual([]);
+    informer.observe(secret('a', 'regcred', '11'));
+    settled();
+    expect(calls).toEqual([]);
+    expect(informer.pendingOwnWrites).toBe(0);
+    // Later changes of the object are news as before.
+    w.event('MODIFIED', secret('a', 'regcred', '12'));
+    expect(calls).toEqual([['12', '11', false]]);
+  });
+
+  it('someone else\'s change while our write is unanswered is handed on when the write settles, before or after ours', async () => {
+    fake.items = [secret('a', 'regcred', '10'), secret('b', 'regcred', '10')];
+    const w = await started();
+    calls.length = 0;
+    const settled = informer.writing('a', 'regcred');
+    w.event('MODIFIED', secret('a', 'regcred', '11'));
+    w.event('MODIFIED', secret('a', 'regcred', '12'));
+    // Other objects are not held.
+    w.event('MODIFIED', secret('b', 'regcred', '13'));
+    expect(calls).toEqual([['13', '10', false]]);
+    informer.observe(secret('a', 'regcred', '11'));
+    settled();
+    expect(calls).toEqual([['13', '10', false], ['12', '11', false]]);
+  });
+
+  it('a write that failed hands on every event held for it, and settling twice changes nothing', async () => {
+    fake.items = [secret('a', 'regcred', '10')];
+    const w = await started();
+    calls.length = 0;
+    const settled = informer.writing('a', 'regcred');
+    w.event('MODIFIED', secret('a', 'regcred', '11'));
+    expect(calls).toEqual([]);
+    settled();
+    expect(calls).toEqual([['11', '10', false]]);
+    settled();
+    expect(calls).toHaveLength(1);
+    w.event('MODIFIED', secret('a', 'regcred', '12'));
+    expect(calls).toEqual([['11', '10', false], ['12', '11', false]]);
+  });
+
+  it('holds events until the last of two writes to the same object settles', async () => {
+    fake.items = [secret('a', 'regcred', '10')];
+    const w = await started();
+    calls.length = 0;
+    const first = informer.writing('a', 'regcred');
+    const second = informer.writing('a', 'regcred');
+    w.event('MODIFIED', secret('a', 'regcred', '11'));
+    first();
+    expect(calls).toEqual([]);
+    second();
+    expect(calls).toEqual([['11', '10', false]]);
+  });
+
   it('a DELETED event for a key forget() removed wakes no handler; one for a cached key does', async () => {
     fake.items = [secret('a', 'mine', '5'), secret('b', 'theirs', '6')];
     const w = await started();

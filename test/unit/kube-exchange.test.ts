@@ -137,6 +137,20 @@ describe.each(transports)('over $name', (transport) => {
       expect(req.httpVersion).toBe(transport.name === 'HTTP/2' ? '2.0' : '1.1');
     });
 
+    it('puts the path of a server URL (a proxy\'s prefix) before every request and watch, and escapes query values', async () => {
+      const cluster = kc.getCurrentCluster()!;
+      const prefixed = new KubeClient(kubeconfig(`${cluster.server}/k8s/clusters/c-1/`, { ...(cluster.caFile ? { caFile: cluster.caFile } : {}), skipTLSVerify: cluster.skipTLSVerify }));
+      prefixed.setHttp2(transport.name === 'HTTP/2');
+      handler = (_req, res) => json(res, 200, { items: [] });
+      await prefixed.list(RESOURCES.secrets, 'ns', { labelSelector: 'a=b,c in (d e)' });
+      expect(seen.at(-1)!.url).toBe('/k8s/clusters/c-1/api/v1/namespaces/ns/secrets?labelSelector=a%3Db%2Cc+in+%28d+e%29');
+      await prefixed.get(RESOURCES.secrets, 'ns', 'a b');
+      expect(seen.at(-1)!.url).toBe('/k8s/clusters/c-1/api/v1/namespaces/ns/secrets/a%20b');
+      handler = (_req, res) => res.end();
+      await watchToEnd(prefixed, { resourceVersion: '7' }).done;
+      expect(seen.at(-1)!.url).toBe('/k8s/clusters/c-1/api/v1/namespaces/ns/secrets?watch=true&resourceVersion=7');
+    });
+
     it('names itself in the User-Agent of requests and watches: the field manager, or what it is told', async () => {
       handler = (_req, res) => json(res, 200, {});
       const client = newClient();
