@@ -217,6 +217,11 @@ export class Informer<T extends KubeObject> {
     return n;
   }
 
+  /** Objects with a write of ours not yet settled (see writing()). */
+  get unsettledWrites(): number {
+    return this.pending.size;
+  }
+
   /** True (once) when the watch delivers a version that observe() recorded as our own write. */
   private ownWrite(obj: T, rv: string | undefined): boolean {
     if (!rv || this.ownVersions.size === 0) return false;

@@ -303,8 +303,10 @@ describe('own writes', () => {
     const settled = informer.writing('a', 'regcred');
     w.event('MODIFIED', secret('a', 'regcred', '11'));
     expect(calls).toEqual([]);
+    expect(informer.unsettledWrites).toBe(1);
     settled();
     expect(calls).toEqual([['11', '10', false]]);
+    expect(informer.unsettledWrites).toBe(0);
     settled();
     expect(calls).toHaveLength(1);
     w.event('MODIFIED', secret('a', 'regcred', '12'));

@@ -292,7 +292,10 @@ describe('reconcile: own writes and retries', () => {
     // status is known by what changed.
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     expect(w.woken).toEqual([]);
-    for (const i of [w.caches.credentials, ...w.caches.targetSecrets.all(), w.caches.serviceAccounts]) expect(i.pendingOwnWrites).toBe(0);
+    for (const i of [w.caches.credentials, ...w.caches.targetSecrets.all(), w.caches.serviceAccounts]) {
+      expect(i.pendingOwnWrites).toBe(0);
+      expect(i.unsettledWrites).toBe(0);
+    }
   });
 
   it('a write someone else makes still wakes the key', async () => {
@@ -321,6 +324,8 @@ describe('reconcile: own writes and retries', () => {
     // The entry waits for its Secret and so is neither written nor counted.
     expect(writesTo(w.fake.calls, 'serviceaccounts').map((c) => c.namespace)).toEqual(['team-b']);
     expect(status(w, 'rc')?.serviceAccounts).toEqual({ patched: 1 });
+    // The failed write holds no watch event back.
+    for (const i of [...w.caches.targetSecrets.all(), w.caches.serviceAccounts]) expect(i.unsettledWrites).toBe(0);
   });
 
   it('a ServiceAccount that kept conflicting five times is retried, not reported as done', async () => {
