@@ -8,7 +8,8 @@ import type { Dispatcher } from 'undici';
 import { HttpMethod, KubeConfig, RequestContext } from './client-node.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { asIdleTimeout, endedCleanly, open, readText, type Opened, type Target } from './exchange.ts';
+import { asIdleTimeout, endedCleanly, open, readText, type Opened } from './exchange.ts';
+import type { Target } from './target.ts';
 import { isTimeoutError } from './timeout-error.ts';
 import { WatchLines } from './watch-lines.ts';
 import { TokenBucket } from './ratelimit.ts';
@@ -109,8 +110,9 @@ export interface WatchHandle {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: string;
-  /** The server's URL, parsed once: every request's target is made from it. */
-  private readonly base: URL;
+  /** The parts of the server's URL every request's target shares, and its path (a proxy's prefix). */
+  private readonly base: Pick<Target, 'protocol' | 'hostname' | 'port' | 'host' | 'origin'>;
+  private readonly prefix: string;
   private readonly secure: boolean;
   /** client-node's authentication, with every request's and watch's connection from `pool`. */
   private readonly pooled: KubeConfig;
@@ -133,7 +135,9 @@ export class KubeClient {
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.config = config;
     this.server = cluster.server.replace(/\/$/, '');
-    this.base = new URL(this.server);
+    const { protocol, hostname, port, host, origin, pathname } = new URL(this.server);
+    this.base = { protocol, hostname, port, host, origin };
+    this.prefix = pathname === '/' ? '' : pathname;
     this.secure = this.server.startsWith('https:');
     const pool = this.pool;
     const secure = this.secure;
@@ -248,10 +252,9 @@ export class KubeClient {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
     const search = params.size > 0 ? `?${params}` : '';
-    // The server's own path (a proxy's prefix) comes first; `path` is already escaped.
-    const pathname = (this.base.pathname === '/' ? '' : this.base.pathname) + path;
-    const { protocol, hostname, port, host, origin } = this.base;
-    return { protocol, hostname, port, host, origin, pathname, search, href: origin + pathname + search };
+    // `path` is already escaped.
+    const pathname = this.prefix + path;
+    return { ...this.base, pathname, search, href: this.base.origin + pathname + search };
   }
 
   /**

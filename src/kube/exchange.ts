@@ -8,25 +8,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Http2Transport } from './http2-transport.ts';
+import { connectHost, type Target } from './target.ts';
 import { timeoutError } from './timeout-error.ts';
-
-/**
- * Where a request goes: the parts of a URL the transports read. A URL is one; the API client makes
- * a plain object per request from parts it parsed once, since parsing a URL per request was a few
- * per cent of a fan-out's CPU.
- */
-export interface Target {
-  readonly protocol: string;
-  /** As in a URL: an IPv6 address in brackets. */
-  readonly hostname: string;
-  readonly port: string;
-  readonly host: string;
-  readonly origin: string;
-  readonly pathname: string;
-  /** '' or '?…', as in a URL. */
-  readonly search: string;
-  readonly href: string;
-}
 
 export interface Opened {
   status: number;
@@ -73,7 +56,7 @@ function openOverAgent(url: Target, opts: ExchangeOptions, agent: Agent | undefi
     // every gap in the body, and node keeps it for this exchange only.
     const req = send({
       protocol: url.protocol,
-      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      hostname: connectHost(url),
       port: url.port,
       path: url.pathname + url.search,
       method: opts.method,

@@ -14,7 +14,7 @@ import { connect as connectSession, type ClientHttp2Session, type ClientHttp2Str
 import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
-import type { Target } from './exchange.ts';
+import { connectHost, type Target } from './target.ts';
 import { timeoutError } from './timeout-error.ts';
 
 /**
@@ -143,7 +143,7 @@ export class Http2Transport {
 
   private connect(url: Target, timeoutMs: number, slot: Slot | undefined): Promise<ClientHttp2Session | Agent> {
     return new Promise((resolve, reject) => {
-      const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const host = connectHost(url);
       const socket = connectTls({
         ...this.tls,
         host,

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { KubeClient, ListOptions, Resource, WatchHandle } from './client.ts';
 import { KubeError } from './client.ts';
 import { describe } from './errors.ts';
-import { objectKey, type KubeObject } from './objects.ts';
+import { keyOf, objectKey, type KubeObject } from './objects.ts';
 import { ObjectStore } from './store.ts';
 import { isTimeoutError } from './timeout-error.ts';
 
@@ -126,7 +126,7 @@ export class Informer<T extends KubeObject> {
   getSoon(namespace: string | undefined, name: string, timeoutMs: number): Promise<T | undefined> {
     const present = this.get(namespace, name);
     if (present || timeoutMs <= 0) return Promise.resolve(present);
-    const key = namespace ? `${namespace}/${name}` : name;
+    const key = keyOf(namespace, name);
     return new Promise((resolve) => {
       const done = (obj: T | undefined) => {
         clearTimeout(timer);
@@ -164,7 +164,8 @@ export class Informer<T extends KubeObject> {
    */
   observe(written: T): void {
     const rv = written.metadata.resourceVersion;
-    if (rv && this.pending.size > 0) this.pending.get(objectKey(written))?.ours.add(rv);
+    const key = objectKey(written);
+    if (rv) this.pending.get(key)?.ours.add(rv);
     const obj = this.shape(written);
     const current = this.store.get(written.metadata.namespace, written.metadata.name);
     if (!obj) {
@@ -176,7 +177,6 @@ export class Informer<T extends KubeObject> {
     if (current && !newer(obj.metadata.resourceVersion, current.metadata.resourceVersion)) return;
     this.put(obj);
     if (rv) {
-      const key = objectKey(written);
       let versions = this.ownVersions.get(key);
       if (!versions) this.ownVersions.set(key, (versions = new Set()));
       versions.add(rv);
@@ -191,7 +191,7 @@ export class Informer<T extends KubeObject> {
    * our own. Any other change is handed on when the write settles, none is lost.
    */
   writing(namespace: string | undefined, name: string): () => void {
-    const key = namespace ? `${namespace}/${name}` : name;
+    const key = keyOf(namespace, name);
     let p = this.pending.get(key);
     if (!p) this.pending.set(key, (p = { writes: 0, ours: new Set(), held: [] }));
     const pending = p;

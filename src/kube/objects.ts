@@ -32,8 +32,13 @@ export interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
 }
 
+/** "namespace/name", or the name of a cluster-scoped object. */
+export function keyOf(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
 export function objectKey(o: KubeObject): string {
-  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+  return keyOf(o.metadata.namespace, o.metadata.name);
 }
 
 export function isTerminating(o: KubeObject & { status?: { phase?: string } }): boolean {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { KubeConfig } from '../../src/kube/client-node.ts';
+import { connectHost } from '../../src/kube/target.ts';
 import { selfSignedCert } from '../support/self-signed.ts';
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -110,6 +111,14 @@ function watchToEnd(client: KubeClient, opts: Parameters<KubeClient['watch']>[2]
   });
   return { events, done, doneCalls: () => doneCalls };
 }
+
+describe('connectHost', () => {
+  it('connects to an IPv6 address without the brackets a URL writes it in, and to any other host as written', () => {
+    expect(connectHost(new URL('https://[::1]:6443/api'))).toBe('::1');
+    expect(connectHost(new URL('https://127.0.0.1:6443/api'))).toBe('127.0.0.1');
+    expect(connectHost(new URL('https://kubernetes.default.svc/api'))).toBe('kubernetes.default.svc');
+  });
+});
 
 describe.each(transports)('over $name', (transport) => {
   let kc: KubeConfig;
