@@ -5,27 +5,36 @@
 // environment as this tree's Dockerfile has them.
 //
 //   node scripts/bench-ab.ts fanout  N RUNS name=DIR[,--operator-flag…][,node:--node-flag…][,env:KEY=VALUE…] name=DIR…
-//     floor once (and again at the end), then per run and build: fan-out, its operator CPU,
-//     rotation, its operator CPU, RSS 2 s and 30 s after rotation.
+//     per run the floor, then per build: fan-out, its ratio to that run's floor, its operator CPU,
+//     rotation, its ratio, its operator CPU, RSS 2 s and 30 s after rotation.
 //   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
 //     per run and build: start the operator with the credential in place; ready, converged, RSS and
 //     peak RSS 30 s after convergence.
 //   node scripts/bench-ab.ts floor N RUNS name=DIR…
 //     per run and build: the floor (scripts/bench/floor.ts) with that build's own KubeClient, for a
 //     change to the client the floor shares with the operator.
-import { mkdtempSync } from 'node:fs';
+//   --pin (anywhere in the arguments): the control plane on CPU 0, this process, its watches, the
+//     floor and the operator on CPU 1, to see the operator's pace when it does not take the API
+//     server's CPU (on this project's 2-core machine they otherwise share both).
+// Fan-out rows also give, from the credential's creation to convergence (the floor's rows: over its
+// best fan-out), the control plane's CPU (kube-apiserver, etcd, controller manager), this process's
+// CPU (the observer; the floor's client too in its rows) and the TCP connections opened meanwhile.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BASE, createBlobs, createCredential, createNamespaces, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
-import { measureFloor } from './bench/floor.ts';
+import { measureFloor, type Metered } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
-import { OperatorProcess } from './bench/operator-process.ts';
+import { OperatorProcess, processCpuSeconds } from './bench/operator-process.ts';
 import { median, sleep } from './bench/stats.ts';
 
 const TIMEOUT_MS = 600_000;
 const SETTLE_MS = 30_000;
 
-const [scenario, sizeArg, runsArg, ...buildArgs] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const pin = args.includes('--pin');
+const [scenario, sizeArg, runsArg, ...buildArgs] = args.filter((a) => a !== '--pin');
 const size = Number(sizeArg);
 const runs = Number(runsArg);
 if (!['fanout', 'startup', 'floor'].includes(scenario ?? '') || !(size > 0) || !(runs > 0) || buildArgs.length < 1) {
@@ -45,9 +54,24 @@ const logs = mkdtempSync(join(tmpdir(), 'regcred-bench-ab-'));
 const log = (line: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`);
 
 type Row = Record<string, number>;
-const rows = new Map<string, Row[]>(builds.map((b) => [b.name, []]));
+const rows = new Map<string, Row[]>([...(scenario === 'fanout' ? ['floor'] : []), ...builds.map((b) => b.name)].map((name) => [name, []]));
 
 const { cp, admin } = await startControlPlane(log);
+const CONTROL_PLANE = { Apiserver: 'kube-apiserver', Etcd: 'etcd', ControllerManager: 'kube-controller-manager' };
+/** CPU seconds so far of each control-plane process, as row fields (fanoutApiserverCpuS, …). */
+const controlPlaneCpu = (): Metered => ({
+  ...Object.fromEntries(Object.entries(CONTROL_PLANE).map(([field, binary]) => [`fanout${field}CpuS`, processCpuSeconds(cp.pidOf(binary)!)])),
+  fanoutTcpConnects: tcpActiveOpens(),
+  // This process: the observer's watches, and in the floor's rows the floor's own client as well.
+  fanoutBenchCpuS: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+});
+const cpuSince = (before: Metered): Row => Object.fromEntries(Object.entries(controlPlaneCpu()).map(([k, v]) => [k, round2(v - before[k]!)]));
+if (pin) {
+  // -a: every thread; the operator, started later, inherits this process's CPU.
+  for (const binary of Object.values(CONTROL_PLANE)) execFileSync('taskset', ['-a', '-p', '-c', '0', String(cp.pidOf(binary))], { stdio: 'ignore' });
+  execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  log('pinned: the control plane on CPU 0, the bench and the operator on CPU 1');
+}
 const observer = await Observer.start(cp.kubeconfigPath, SECRET_NAME);
 try {
   await setSourcePassword(admin, 'initial');
@@ -55,21 +79,21 @@ try {
   const namespaces = namespaceNames('bench', size);
   await Promise.all([createNamespaces(admin, observer, namespaces, { ...MANAGED, ...BASE }, TIMEOUT_MS), garbageCollectorKnowsCredentials(admin)]);
   log(`${size} namespaces`);
-  const floor = scenario === 'fanout' ? await measureFloor(admin, namespaces, [50, 100]) : undefined;
-  if (floor) log(`floor: fan-out ${floor.fanoutMs.toFixed(0)} ms, rotation ${floor.rotationMs.toFixed(0)} ms`);
   if (scenario === 'startup') await createBlobs(admin, namespaces, size, 64);
   for (let run = 0; run < runs; run++) {
+    // The floor again in every run, so each run's times have a ratio to a floor of the same minutes.
+    const floor = scenario === 'fanout' ? await floorRow(namespaces) : undefined;
+    if (floor) {
+      rows.get('floor')!.push(floor);
+      log(`floor run ${run + 1}: ${Object.entries(floor).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
     for (const build of run % 2 ? [...builds].reverse() : builds) {
       const start = () => OperatorProcess.start({ kubeconfig: cp.kubeconfigPath, logFile: join(logs, `${build.name}-${run}.log`), extraArgs: build.flags, nodeArgs: build.nodeFlags, env: build.env, cwd: build.dir });
       const row =
-        scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`) : scenario === 'startup' ? await startup(start, namespaces) : await floorOf(build.dir, namespaces);
+        scenario === 'fanout' ? await fanout(start, namespaces, `${build.name}-${run}`, floor!) : scenario === 'startup' ? await startup(start, namespaces) : await floorOf(build.dir, namespaces);
       rows.get(build.name)!.push(row);
       log(`${build.name} run ${run + 1}: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
-  }
-  if (floor) {
-    const again = await measureFloor(admin, namespaces, [50, 100]);
-    console.log(`floor (N=${size}): fan-out ${floor.fanoutMs.toFixed(0)} ms, rotation ${floor.rotationMs.toFixed(0)} ms; at the end ${again.fanoutMs.toFixed(0)} / ${again.rotationMs.toFixed(0)} ms`);
   }
   for (const [name, list] of rows) {
     const keys = Object.keys(list[0] ?? {});
@@ -81,7 +105,20 @@ try {
   await cp.stop();
 }
 
-async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[], tag: string): Promise<Row> {
+/** TCP connections this machine has opened so far (loopback: every client on it, the operator's included). */
+function tcpActiveOpens(): number {
+  const [names, values] = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+  return Number(values!.split(/\s+/)[names!.split(/\s+/).indexOf('ActiveOpens')]);
+}
+
+/** The floor's best fan-out and rotation, and the control plane's CPU over that fan-out. */
+async function floorRow(namespaces: string[]): Promise<Row> {
+  const floor = await measureFloor(admin, namespaces, [50, 100], controlPlaneCpu);
+  const cpu = Object.fromEntries(Object.entries(floor.fanoutMetered!).map(([k, v]) => [k, round2(v)]));
+  return { fanoutMs: Math.round(floor.fanoutMs), ...cpu, rotationMs: Math.round(floor.rotationMs) };
+}
+
+async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[], tag: string, floor: Row): Promise<Row> {
   const [before, after] = [`pw-${tag}-a`, `pw-${tag}-b`];
   await setSourcePassword(admin, before);
   observer.expectPassword(before);
@@ -91,9 +128,11 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   await op.waitReady(60_000);
   await sleep(1000);
   let cpu = op.cpuSeconds();
+  const cp0 = controlPlaneCpu();
   let t0 = performance.now();
   await createCredential(admin, 'bench-ab', MANAGED);
   const fanoutMs = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - t0;
+  const controlPlane = cpuSince(cp0);
   await sleep(2000);
   const fanoutCpu = op.cpuSeconds() - cpu;
   observer.expectPassword(after);
@@ -102,7 +141,16 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   await setSourcePassword(admin, after);
   const rotationMs = (await op.guard(observer.waitRotated(namespaces, TIMEOUT_MS))).at - t0;
   await sleep(2000);
-  const row: Row = { fanoutMs: Math.round(fanoutMs), fanoutCpuS: round2(fanoutCpu), rotationMs: Math.round(rotationMs), rotationCpuS: round2(op.cpuSeconds() - cpu), rssMiB: Math.round(op.memory().rssMiB) };
+  const row: Row = {
+    fanoutMs: Math.round(fanoutMs),
+    fanoutRatio: round2(fanoutMs / floor.fanoutMs!),
+    fanoutCpuS: round2(fanoutCpu),
+    ...controlPlane,
+    rotationMs: Math.round(rotationMs),
+    rotationRatio: round2(rotationMs / floor.rotationMs!),
+    rotationCpuS: round2(op.cpuSeconds() - cpu),
+    rssMiB: Math.round(op.memory().rssMiB),
+  };
   // And once the writes' garbage is collected and idle connections are closed.
   await sleep(SETTLE_MS);
   const settled = op.memory();

@@ -12,13 +12,22 @@ const FLOOR_SECRET = 'bench-floor';
 const CLEANUP_CONCURRENCY = 100;
 const RTT_SAMPLES = 50;
 
+/** Running totals by name, read before and after a fan-out. */
+export type Metered = Record<string, number>;
+
+function since(before: Metered, after: Metered): Metered {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
 export interface FloorResult {
   /** Best time for N creates + N patches, and the concurrency that gave it. */
   fanoutMs: number;
   fanoutConcurrency: number;
   rotationMs: number;
   rotationConcurrency: number;
-  byConcurrency: Array<{ concurrency: number; fanoutMs: number; rotationMs: number }>;
+  byConcurrency: Array<{ concurrency: number; fanoutMs: number; rotationMs: number; fanoutMetered?: Metered }>;
+  /** What `meter` counted over the best fan-out (other processes' CPU seconds, say). */
+  fanoutMetered?: Metered;
   secretCreateRttMs: number;
   saPatchRttMs: number;
 }
@@ -69,8 +78,10 @@ export async function floorFanout(client: KubeClient, namespaces: string[], conc
   return { fanoutMs: performance.now() - t0, created };
 }
 
-async function atConcurrency(client: KubeClient, namespaces: string[], concurrency: number): Promise<{ fanoutMs: number; rotationMs: number }> {
+async function atConcurrency(client: KubeClient, namespaces: string[], concurrency: number, meter?: () => Metered): Promise<{ fanoutMs: number; rotationMs: number; fanoutMetered?: Metered }> {
+  const before = meter?.();
   const { fanoutMs, created } = await floorFanout(client, namespaces, concurrency);
+  const fanoutMetered = before && since(before, meter!());
   const rotated = floorSecret('floor-password-2').data;
   const t0 = performance.now();
   await forEachConcurrent(namespaces, concurrency, async (ns) => {
@@ -78,7 +89,7 @@ async function atConcurrency(client: KubeClient, namespaces: string[], concurren
   });
   const rotationMs = performance.now() - t0;
   await cleanUp(client, namespaces);
-  return { fanoutMs, rotationMs };
+  return { fanoutMs, rotationMs, ...(fanoutMetered ? { fanoutMetered } : {}) };
 }
 
 /** One write at a time on a quiet server: the floor for a single new namespace's latency. */
@@ -99,14 +110,15 @@ async function roundTrips(client: KubeClient, namespaces: string[]): Promise<{ s
   return { secretCreateRttMs: median(creates), saPatchRttMs: median(patches) };
 }
 
-export async function measureFloor(client: KubeClient, namespaces: string[], concurrencies: number[]): Promise<FloorResult> {
+export async function measureFloor(client: KubeClient, namespaces: string[], concurrencies: number[], meter?: () => Metered): Promise<FloorResult> {
   const byConcurrency: FloorResult['byConcurrency'] = [];
-  for (const concurrency of concurrencies) byConcurrency.push({ concurrency, ...(await atConcurrency(client, namespaces, concurrency)) });
+  for (const concurrency of concurrencies) byConcurrency.push({ concurrency, ...(await atConcurrency(client, namespaces, concurrency, meter)) });
   const best = (key: 'fanoutMs' | 'rotationMs') => byConcurrency.reduce((a, b) => (b[key] < a[key] ? b : a));
   const rtt = await roundTrips(client, namespaces);
   return {
     fanoutMs: best('fanoutMs').fanoutMs,
     fanoutConcurrency: best('fanoutMs').concurrency,
+    ...(best('fanoutMs').fanoutMetered ? { fanoutMetered: best('fanoutMs').fanoutMetered } : {}),
     rotationMs: best('rotationMs').rotationMs,
     rotationConcurrency: best('rotationMs').concurrency,
     byConcurrency,
