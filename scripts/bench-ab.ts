@@ -16,9 +16,10 @@
 //   --pin (anywhere in the arguments): the control plane on CPU 0, this process, its watches, the
 //     floor and the operator on CPU 1, to see the operator's pace when it does not take the API
 //     server's CPU (on this project's 2-core machine they otherwise share both).
-// Fan-out rows also give, from the credential's creation to convergence (the floor's rows: over its
-// best fan-out), the control plane's CPU (kube-apiserver, etcd, controller manager), this process's
-// CPU (the observer; the floor's client too in its rows) and the TCP connections opened meanwhile.
+// Fan-out rows also give, from the credential's creation (or the rotation) to convergence (the
+// floor's rows: over its best fan-out and rotation), the control plane's CPU (kube-apiserver, etcd,
+// controller manager), this process's CPU (the observer; the floor's client too in its rows) and
+// the TCP connections opened meanwhile.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,14 +59,16 @@ const rows = new Map<string, Row[]>([...(scenario === 'fanout' ? ['floor'] : [])
 
 const { cp, admin } = await startControlPlane(log);
 const CONTROL_PLANE = { Apiserver: 'kube-apiserver', Etcd: 'etcd', ControllerManager: 'kube-controller-manager' };
-/** CPU seconds so far of each control-plane process, as row fields (fanoutApiserverCpuS, …). */
-const controlPlaneCpu = (): Metered => ({
-  ...Object.fromEntries(Object.entries(CONTROL_PLANE).map(([field, binary]) => [`fanout${field}CpuS`, processCpuSeconds(cp.pidOf(binary)!)])),
-  fanoutTcpConnects: tcpActiveOpens(),
+/** CPU seconds so far of each control-plane process and of this one, and TCP connections opened. */
+const meter = (): Metered => ({
+  ...Object.fromEntries(Object.entries(CONTROL_PLANE).map(([field, binary]) => [`${field}CpuS`, processCpuSeconds(cp.pidOf(binary)!)])),
+  TcpConnects: tcpActiveOpens(),
   // This process: the observer's watches, and in the floor's rows the floor's own client as well.
-  fanoutBenchCpuS: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  BenchCpuS: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
 });
-const cpuSince = (before: Metered): Row => Object.fromEntries(Object.entries(controlPlaneCpu()).map(([k, v]) => [k, round2(v - before[k]!)]));
+/** A difference of two readings as row fields: fanoutApiserverCpuS, … */
+const asFields = (prefix: string, metered: Metered): Row => Object.fromEntries(Object.entries(metered).map(([k, v]) => [prefix + k, round2(v)]));
+const since = (before: Metered): Metered => Object.fromEntries(Object.entries(meter()).map(([k, v]) => [k, v - before[k]!]));
 if (pin) {
   // -a: every thread; the operator, started later, inherits this process's CPU.
   for (const binary of Object.values(CONTROL_PLANE)) execFileSync('taskset', ['-a', '-p', '-c', '0', String(cp.pidOf(binary))], { stdio: 'ignore' });
@@ -111,11 +114,15 @@ function tcpActiveOpens(): number {
   return Number(values!.split(/\s+/)[names!.split(/\s+/).indexOf('ActiveOpens')]);
 }
 
-/** The floor's best fan-out and rotation, and the control plane's CPU over that fan-out. */
+/** The floor's best fan-out and rotation, and the meter's readings over each. */
 async function floorRow(namespaces: string[]): Promise<Row> {
-  const floor = await measureFloor(admin, namespaces, [50, 100], controlPlaneCpu);
-  const cpu = Object.fromEntries(Object.entries(floor.fanoutMetered!).map(([k, v]) => [k, round2(v)]));
-  return { fanoutMs: Math.round(floor.fanoutMs), ...cpu, rotationMs: Math.round(floor.rotationMs) };
+  const floor = await measureFloor(admin, namespaces, [50, 100], meter);
+  return {
+    fanoutMs: Math.round(floor.fanoutMs),
+    ...asFields('fanout', floor.fanoutMetered!),
+    rotationMs: Math.round(floor.rotationMs),
+    ...asFields('rotation', floor.rotationMetered!),
+  };
 }
 
 async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[], tag: string, floor: Row): Promise<Row> {
@@ -128,27 +135,30 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   await op.waitReady(60_000);
   await sleep(1000);
   let cpu = op.cpuSeconds();
-  const cp0 = controlPlaneCpu();
+  let metered = meter();
   let t0 = performance.now();
   await createCredential(admin, 'bench-ab', MANAGED);
   const fanoutMs = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - t0;
-  const controlPlane = cpuSince(cp0);
+  const fanoutMetered = since(metered);
   await sleep(2000);
   const fanoutCpu = op.cpuSeconds() - cpu;
   observer.expectPassword(after);
   cpu = op.cpuSeconds();
+  metered = meter();
   t0 = performance.now();
   await setSourcePassword(admin, after);
   const rotationMs = (await op.guard(observer.waitRotated(namespaces, TIMEOUT_MS))).at - t0;
+  const rotationMetered = since(metered);
   await sleep(2000);
   const row: Row = {
     fanoutMs: Math.round(fanoutMs),
     fanoutRatio: round2(fanoutMs / floor.fanoutMs!),
     fanoutCpuS: round2(fanoutCpu),
-    ...controlPlane,
+    ...asFields('fanout', fanoutMetered),
     rotationMs: Math.round(rotationMs),
     rotationRatio: round2(rotationMs / floor.rotationMs!),
     rotationCpuS: round2(op.cpuSeconds() - cpu),
+    ...asFields('rotation', rotationMetered),
     rssMiB: Math.round(op.memory().rssMiB),
   };
   // And once the writes' garbage is collected and idle connections are closed.
