@@ -155,6 +155,7 @@ bench: build controlplane
 # against a worktree of the previous commit with its own dist/:
 #   git worktree add ../before HEAD~1 && ln -s "$PWD/node_modules" ../before/ && (cd ../before && node_modules/.bin/tsc -p tsconfig.build.json)
 #   make bench-ab ARGS='startup 10000 2 before=../before after=.'
+# --pin among the ARGS runs the control plane on CPU 0 and the bench and the operator on CPU 1.
 bench-ab: build controlplane
 	node scripts/bench-ab.ts $(ARGS)
 
