@@ -51,6 +51,10 @@ const builds = buildArgs.map((arg) => {
   const env = Object.fromEntries(prefixed('env:').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   return { name: arg.slice(0, eq), dir: dir!, flags: flags.filter((f) => !/^(node|env):/.test(f)), nodeFlags: prefixed('node:'), env };
 });
+if (scenario === 'fanout' && builds.some((b) => b.name === 'floor')) {
+  console.error('bench-ab: "floor" names the floor\'s own rows; give the build another name');
+  process.exit(2);
+}
 const logs = mkdtempSync(join(tmpdir(), 'regcred-bench-ab-'));
 const log = (line: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${line}`);
 
