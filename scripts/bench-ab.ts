@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BASE, createBlobs, createCredential, createNamespaces, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
-import { measureFloor, type Metered } from './bench/floor.ts';
+import { measureFloor, since, type Metered } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
 import { OperatorProcess, processCpuSeconds } from './bench/operator-process.ts';
 import { median, sleep } from './bench/stats.ts';
@@ -72,7 +72,6 @@ const meter = (): Metered => ({
 });
 /** A difference of two readings as row fields: fanoutApiserverCpuS, … */
 const asFields = (prefix: string, metered: Metered): Row => Object.fromEntries(Object.entries(metered).map(([k, v]) => [prefix + k, round2(v)]));
-const since = (before: Metered): Metered => Object.fromEntries(Object.entries(meter()).map(([k, v]) => [k, v - before[k]!]));
 if (pin) {
   // -a: every thread; the operator, started later, inherits this process's CPU.
   for (const binary of Object.values(CONTROL_PLANE)) execFileSync('taskset', ['-a', '-p', '-c', '0', String(cp.pidOf(binary))], { stdio: 'ignore' });
@@ -143,7 +142,7 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   let t0 = performance.now();
   await createCredential(admin, 'bench-ab', MANAGED);
   const fanoutMs = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - t0;
-  const fanoutMetered = since(metered);
+  const fanoutMetered = since(metered, meter());
   await sleep(2000);
   const fanoutCpu = op.cpuSeconds() - cpu;
   observer.expectPassword(after);
@@ -152,7 +151,7 @@ async function fanout(start: () => Promise<OperatorProcess>, namespaces: string[
   t0 = performance.now();
   await setSourcePassword(admin, after);
   const rotationMs = (await op.guard(observer.waitRotated(namespaces, TIMEOUT_MS))).at - t0;
-  const rotationMetered = since(metered);
+  const rotationMetered = since(metered, meter());
   await sleep(2000);
   const row: Row = {
     fanoutMs: Math.round(fanoutMs),

@@ -15,7 +15,8 @@ const RTT_SAMPLES = 50;
 /** Running totals by name, read before and after a fan-out. */
 export type Metered = Record<string, number>;
 
-function since(before: Metered, after: Metered): Metered {
+/** What each running total grew by between two readings. */
+export function since(before: Metered, after: Metered): Metered {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
 }
 

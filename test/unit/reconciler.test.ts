@@ -83,6 +83,9 @@ interface World {
   reconciler: Reconciler;
   /** Keys the event mapping queued since the last `settle()`. */
   woken: string[];
+  /** Lets every watch event on its way arrive. */
+  drain(): Promise<void>;
+  /** drain(), then forgets the keys woken so far. */
   settle(): Promise<void>;
 }
 
@@ -102,13 +105,16 @@ async function world(seed: (f: FakeClient) => void, statusIntervalMs = 0, allowe
   await caches.start();
   stops.push(() => caches.stop());
   const reconciler = new Reconciler(fake.client, caches, new EventRecorder(fake.client, log), log, { credentialsNamespace: CREDS, digest, maxConcurrentWrites: 4, statusIntervalMs });
-  const settle = async () => {
+  const drain = async () => {
     // Watch events are delivered on setImmediate; two rounds let every write's event arrive.
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  };
+  const settle = async () => {
+    await drain();
     woken.length = 0;
   };
   await settle();
-  return { fake, digest, caches, reconciler, woken, settle };
+  return { fake, digest, caches, reconciler, woken, drain, settle };
 }
 
 const writesTo = (calls: Call[], resource: string) => calls.filter((c) => c.resource === resource && c.verb !== 'get' && c.verb !== 'list');
@@ -230,7 +236,7 @@ describe('reconcile: sources must opt in', () => {
 
     const current = w.fake.object<Secret>(RESOURCES.secrets, CREDS, 'src')!;
     await w.fake.replace(RESOURCES.secrets, CREDS, 'src', { ...current, metadata: { ...current.metadata, labels: { [SOURCE_LABEL]: 'true' } } });
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     expect(w.woken).toContain('rc');
     expect(await w.reconciler.reconcile('rc')).toMatchObject({ result: 'synced' });
     expect(ready(w, 'rc')).toMatchObject({ status: 'True', reason: 'Synced' });
@@ -270,7 +276,7 @@ describe('reconcile: own writes and retries', () => {
     const report = await w.reconciler.reconcile('rc');
     // Finalizer, Reconciling status, Secrets, entries, final status.
     expect(report.writes).toBe(1 + 1 + 3 + 3 + 1);
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     expect(w.woken).toEqual([]);
   });
 
@@ -282,7 +288,7 @@ describe('reconcile: own writes and retries', () => {
     w.fake.eventsBeforeResponse = true;
     await w.fake.create(RESOURCES.namespaces, undefined, namespace('team-z'));
     await w.fake.create(RESOURCES.serviceAccounts, 'team-z', serviceAccount('team-z'));
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     expect(w.woken).toEqual(['rc/team-z', 'rc/team-z']);
     w.woken.length = 0;
     const report = await w.reconciler.reconcile('rc', { full: false, namespaces: new Set(['team-z']) });
@@ -290,7 +296,7 @@ describe('reconcile: own writes and retries', () => {
     expect(report.writes).toBe(3);
     // The Secret's and the entry's events waited for their answers and were known as ours; the
     // status is known by what changed.
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     expect(w.woken).toEqual([]);
     for (const i of [w.caches.credentials, ...w.caches.targetSecrets.all(), w.caches.serviceAccounts]) {
       expect(i.pendingOwnWrites).toBe(0);
@@ -307,7 +313,7 @@ describe('reconcile: own writes and retries', () => {
     await w.reconciler.reconcile('rc');
     await w.settle();
     await w.fake.delete(RESOURCES.secrets, 'team-a', 'pull');
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     expect(w.woken).toContain('rc/team-a');
   });
 
@@ -808,7 +814,7 @@ describe('reconcile: GitOps status and control', () => {
     await w.settle();
     expect(status(w, 'rc')?.lastHandledReconcileAt).toBeUndefined();
     await w.fake.patch(RESOURCES.registryCredentials, undefined, 'rc', { metadata: { annotations: { [RECONCILE_REQUESTED_ANNOTATION]: '2024-06-01T12:00:00Z' } } });
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await w.drain();
     // The credential's own key (no namespace): a full pass.
     expect(w.woken).toEqual(['rc']);
     // Someone deleted a Secret behind the caches' back: a full pass puts it back.
