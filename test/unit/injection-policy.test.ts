@@ -194,6 +194,19 @@ describe('InjectionPolicies', () => {
     expect(fake.object<MutatingAdmissionPolicyBinding>(MAPB, undefined, 'regcred-operator-b')?.spec?.policyName).toBe('regcred-operator-b');
   });
 
+  it('writes the moment both watches have synced, however long their first lists take', async () => {
+    fake.failNext({ verb: 'list', resource: 'mutatingadmissionpolicybindings' }, 500);
+    const p = make();
+    p.sync([credential('a')]);
+    p.lead();
+    // The bindings' watch lists again after its first backoff (0.4 to 0.6 s); a second has not passed.
+    for (let i = 0; i < 7; i++) {
+      await flush();
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(fake.writes().map((c) => `${c.verb} ${c.resource}`)).toEqual(['create mutatingadmissionpolicies', 'create mutatingadmissionpolicybindings']);
+  });
+
   it('puts back a changed policy and a deleted binding', async () => {
     const p = make();
     p.lead();

@@ -170,6 +170,19 @@ describe('WebhookCertificates: creation', () => {
     expect(lines.filter((l) => l.msg === 'webhook TLS: Secret created')).toHaveLength(1);
   });
 
+  it('makes the Secret the moment its watch has synced, however long the first list takes', async () => {
+    fake.failNext({ verb: 'list', resource: 'secrets' }, 500);
+    const leader = make();
+    leader.lead();
+    // The watch lists again after its first backoff (0.4 to 0.6 s); a second has not passed.
+    for (let i = 0; i < 7; i++) {
+      await flush();
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    await settle();
+    expect(secretWrites()).toEqual([{ verb: 'create', resource: 'secrets', namespace: NS, name: NAME }]);
+  });
+
   it("takes the Secret another replica created first (AlreadyExists) and writes nothing more", async () => {
     const other = new FakeClient();
     const otherLeader = make({}, other);

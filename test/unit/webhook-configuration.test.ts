@@ -10,7 +10,7 @@ import {
   type MutatingWebhookConfiguration,
   type WebhookConfigurationOptions,
 } from '../../src/controller/webhook/configuration.ts';
-import { RESOURCES } from '../../src/kube/client.ts';
+import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import { FakeClient } from '../support/fake-client.ts';
 
 const NAME = 'regcred-operator';
@@ -124,6 +124,35 @@ describe('WebhookConfiguration', () => {
     w.refresh();
     await settle();
     expect(writes()).toHaveLength(1);
+  });
+
+  it('creates it the moment its watch has synced, however long the first list takes', async () => {
+    fake.failNext({ verb: 'list', resource: 'mutatingwebhookconfigurations' }, 500);
+    const w = make();
+    w.lead();
+    await settle();
+    expect(writes()).toEqual([]);
+    // The watch lists again after its first backoff (0.4 to 0.6 s): the pass waiting for it goes on then.
+    await vi.advanceTimersByTimeAsync(600);
+    await settle();
+    expect(writes()).toEqual([{ verb: 'create', resource: 'mutatingwebhookconfigurations', namespace: undefined, name: NAME }]);
+    expect(lines.filter((l) => l.msg === 'webhook: could not reconcile the MutatingWebhookConfiguration; retrying')).toEqual([]);
+  });
+
+  it('gives up waiting for its watch after 30 s, says so, and creates it once the watch syncs', async () => {
+    const heal = fake.inject((c) => (c.verb === 'list' && c.resource === 'mutatingwebhookconfigurations' ? new KubeError(500, 'Injected', 'injected 500') : undefined));
+    const w = make();
+    w.lead();
+    await settle();
+    await vi.advanceTimersByTimeAsync(30_000);
+    await settle();
+    expect(writes()).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'webhook: could not reconcile the MutatingWebhookConfiguration; retrying')).toHaveLength(1);
+    heal();
+    // The watch's backoff is at most 30 s (and 1.2 times that with jitter) by now.
+    await vi.advanceTimersByTimeAsync(40_000);
+    await settle();
+    expect(writes()).toEqual([{ verb: 'create', resource: 'mutatingwebhookconfigurations', namespace: undefined, name: NAME }]);
   });
 
   it('writes nothing while there is no CA bundle, and creates it on refresh() once there is', async () => {

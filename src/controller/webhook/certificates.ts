@@ -18,7 +18,7 @@ import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { Secret } from '../../kube/objects.ts';
 import * as certsInChild from '../../server/certs-process.ts';
-import { Runner } from './runner.ts';
+import { Runner, whenSynced } from './runner.ts';
 
 export const DEFAULT_WEBHOOK_TLS_SECRET = 'regcred-operator-webhook-tls';
 export const WEBHOOK_TLS_COMPONENT = 'webhook-tls';
@@ -243,7 +243,7 @@ export class WebhookCertificates {
   /** One pass; resolves to the delay until the next check. */
   private async reconcile(): Promise<number | undefined> {
     if (!this.leading) return undefined;
-    if (!this.informer.hasSynced) return 1000;
+    if (!(await whenSynced([this.informer], () => this.leading))) return undefined;
     const existing = this.informer.get(this.namespace, this.secretName);
     if (existing && existing.type !== undefined && existing.type !== TLS_SECRET_TYPE) {
       // The type of a Secret cannot change; only deleting it lets the operator make a new one.

@@ -9,7 +9,7 @@ import { RESOURCES, isAlreadyExists, isConflict, isNotFound, type KubeClient } f
 import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { KubeObject } from '../../kube/objects.ts';
-import { Runner } from './runner.ts';
+import { Runner, whenSynced } from './runner.ts';
 import { DEFAULT_EXCLUDED_NAMESPACES } from '../../api/schema.ts';
 
 export const WEBHOOK_COMPONENT = 'webhook';
@@ -174,7 +174,7 @@ export class WebhookConfiguration {
 
   private async reconcile(): Promise<number | undefined> {
     if (!this.leading) return undefined;
-    if (!this.informer.hasSynced) return 1000;
+    if (!(await whenSynced([this.informer], () => this.leading))) return undefined;
     const caBundle = this.options.caBundle();
     if (!caBundle) {
       if (!this.waitingForBundle) this.log.info({ webhookConfiguration: this.options.name }, 'webhook: no CA bundle yet; the configuration waits for it');

@@ -23,7 +23,7 @@ import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { KubeObject } from '../../kube/objects.ts';
 import type { Caches } from '../caches.ts';
-import { Runner } from './runner.ts';
+import { Runner, whenSynced } from './runner.ts';
 import { injectionNamespaceSelector, NOT_MIRROR_POD_EXPRESSION } from './configuration.ts';
 
 export const POLICY_COMPONENT = 'pod-injection-policy';
@@ -294,8 +294,10 @@ export class InjectionPolicies {
 
   private async reconcile(): Promise<number | undefined> {
     if (!this.leading) return undefined;
-    // Before the first sync() nothing is known to be wanted: deleting would remove every policy.
-    if (!this.policies.hasSynced || !this.bindings.hasSynced || !this.desired) return 1000;
+    // Before the first sync() nothing is known to be wanted (deleting would remove every policy);
+    // sync() schedules the pass that follows.
+    if (!this.desired) return undefined;
+    if (!(await whenSynced([this.policies, this.bindings], () => this.leading))) return undefined;
     const wanted = new Set<string>();
     for (const credential of this.desired()) {
       const { policy, binding } = desiredInjectionPolicy(credential, this.options);

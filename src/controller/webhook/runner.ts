@@ -80,3 +80,29 @@ export class Runner {
     if (next !== undefined) this.schedule(next);
   }
 }
+
+/** How long a pass waits for the caches it reads; then it fails and is retried with backoff. */
+export const SYNC_WAIT_MS = 30_000;
+
+interface Syncable {
+  readonly hasSynced: boolean;
+  waitForSync(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Waits for the first complete list of each informer, so a pass started with its watches goes on
+ * the moment they have synced (not a timer's guess later). False when `active()` turned false
+ * meanwhile (stopped): the pass ends without an error.
+ */
+export async function whenSynced(informers: readonly Syncable[], active: () => boolean, timeoutMs = SYNC_WAIT_MS): Promise<boolean> {
+  for (const informer of informers) {
+    if (informer.hasSynced) continue;
+    try {
+      await informer.waitForSync(timeoutMs);
+    } catch (err) {
+      if (!active()) return false;
+      throw err;
+    }
+  }
+  return active();
+}
