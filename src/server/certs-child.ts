@@ -1,7 +1,7 @@
 // The process certs-process.ts runs to make certificates: reads one request as JSON on stdin,
 // writes the PEM pair as JSON on stdout, and exits. The X.509 library lives and dies with it.
 import { text } from 'node:stream/consumers';
-import { generateCA, generateServingCertificate, generateSelfSignedServingCertificate } from './certs.ts';
+import { generateCA, generateCAAndServingCertificate, generateServingCertificate, generateSelfSignedServingCertificate } from './certs.ts';
 import type { CertificateRequest } from './certs-process.ts';
 
 const withDate = <T extends { now?: string }>(o: T) => ({ ...o, now: o.now === undefined ? undefined : new Date(o.now) });
@@ -12,6 +12,8 @@ async function make(request: CertificateRequest) {
       return generateCA(withDate(request.options));
     case 'serving':
       return generateServingCertificate(withDate(request.options));
+    case 'caAndServing':
+      return generateCAAndServingCertificate(withDate(request.options.ca), withDate(request.options.serving));
     case 'selfSigned':
       return generateSelfSignedServingCertificate(withDate(request.options));
   }

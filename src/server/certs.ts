@@ -28,8 +28,15 @@ const YEAR_MS = 365 * 24 * 3600_000;
 // Backdated so that a client whose clock is a little behind still accepts a fresh certificate.
 const CLOCK_SKEW_MS = 3600_000;
 
+export interface CAOptions {
+  commonName: string;
+  /** Default one year. */
+  validForMs?: number;
+  now?: Date;
+}
+
 /** A CA that can sign serving certificates (and nothing below them: path length 0). */
-export async function generateCA(options: { commonName: string; validForMs?: number; now?: Date }): Promise<PemKeyPair> {
+export async function generateCA(options: CAOptions): Promise<PemKeyPair> {
   const keys = await newKeys();
   const { notBefore, notAfter } = validity(options);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -77,6 +84,12 @@ export async function generateServingCertificate(options: ServingCertificateOpti
     ],
   });
   return { cert: cert.toString('pem'), key: exportKey(keys.privateKey) };
+}
+
+/** A new CA and a serving certificate it signs, for a start with neither. */
+export async function generateCAAndServingCertificate(ca: CAOptions, serving: ServingCertificateOptions): Promise<{ ca: PemKeyPair; serving: PemKeyPair }> {
+  const issuer = await generateCA(ca);
+  return { ca: issuer, serving: await generateServingCertificate({ ...serving, issuer }) };
 }
 
 /**

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { certificates } from '../support/pem.ts';
-import { generateCA, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs-process.ts';
+import { generateCA, generateCAAndServingCertificate, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs-process.ts';
 
 const NOW = new Date('2030-01-01T00:00:00Z');
 const DAY = 24 * 3600_000;
@@ -26,6 +26,24 @@ describe('certificates made in a child process', () => {
     expect(leaf!.subjectAltName).toBe('DNS:svc.ns.svc, IP Address:10.0.0.1');
     expect(new Date(leaf!.validTo).getTime()).toBe(NOW.getTime() + 2 * DAY);
     expect(leaf!.checkPrivateKey(createPrivateKey(serving.key))).toBe(true);
+  });
+
+  it('a CA and a serving certificate it signs, both from one child', async () => {
+    const { ca, serving } = await generateCAAndServingCertificate(
+      { commonName: 'child-ca', validForMs: 10 * DAY, now: NOW },
+      { commonName: 'svc', dnsNames: ['svc.ns.svc'], validForMs: 2 * DAY, now: NOW },
+    );
+    const [caCert] = certificates(ca.cert);
+    const [leaf, ...rest] = certificates(serving.cert);
+    expect(caCert!.ca).toBe(true);
+    expect(caCert!.checkPrivateKey(createPrivateKey(ca.key))).toBe(true);
+    expect(new Date(caCert!.validTo).getTime()).toBe(NOW.getTime() + 10 * DAY);
+    expect(rest).toEqual([]);
+    expect(leaf!.ca).toBe(false);
+    expect(leaf!.checkIssued(caCert!) && leaf!.verify(caCert!.publicKey)).toBe(true);
+    expect(leaf!.checkPrivateKey(createPrivateKey(serving.key))).toBe(true);
+    expect(leaf!.subjectAltName).toBe('DNS:svc.ns.svc');
+    expect(new Date(leaf!.validTo).getTime()).toBe(NOW.getTime() + 2 * DAY);
   });
 
   it('a self-signed serving certificate with its CA in the chain', async () => {

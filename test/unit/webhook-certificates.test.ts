@@ -6,10 +6,10 @@ import { X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MANAGED_BY_LABEL } from '../../src/api/labels.ts';
-import { CA_PUBLISHED_ANNOTATION, WebhookCertificates, type WebhookCertificatesOptions } from '../../src/controller/webhook/certificates.ts';
+import { CA_PUBLISHED_ANNOTATION, WebhookCertificates, type CertificateIssuer, type WebhookCertificatesOptions } from '../../src/controller/webhook/certificates.ts';
 import { KubeError, RESOURCES } from '../../src/kube/client.ts';
 import type { Secret } from '../../src/kube/objects.ts';
-import { generateCA, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs.ts';
+import { generateCA, generateCAAndServingCertificate, generateSelfSignedServingCertificate, generateServingCertificate } from '../../src/server/certs.ts';
 import { FakeClient } from '../support/fake-client.ts';
 
 const NS = 'regcred-system';
@@ -28,7 +28,7 @@ const OPTIONS: WebhookCertificatesOptions = {
   servingValidityMs: 9 * DAY,
   caOverlapMs: 10 * MIN,
   // In this process: the fake clock runs on while a child process would make them.
-  issuer: { generateCA, generateServingCertificate },
+  issuer: { generateCA, generateServingCertificate, generateCAAndServingCertificate },
 };
 
 function capturingLogger() {
@@ -377,6 +377,28 @@ describe('WebhookCertificates: repair', () => {
     expect(leader.current()).toEqual({ cert: again.tlsCrt, key: again.tlsKey });
     const updates = lines.filter((l) => l.msg === 'webhook TLS: Secret updated').map((l) => l.changes);
     expect(updates).toEqual([['serving certificate reissued: tls.crt does not parse'], [`serving certificate reissued: not valid for ${DNS}`]]);
+  });
+
+  it('asks its issuer once for the CA and the serving certificate when there is no Secret; for a lost CA, the CA alone, the certificate after the overlap', async () => {
+    const calls: string[] = [];
+    const issuer: CertificateIssuer = {
+      generateCA: (o) => (calls.push('CA'), generateCA(o)),
+      generateServingCertificate: (o) => (calls.push('serving'), generateServingCertificate(o)),
+      generateCAAndServingCertificate: (ca, serving) => (calls.push('CA and serving'), generateCAAndServingCertificate(ca, serving)),
+    };
+    const leader = make({ issuer });
+    leader.lead();
+    await settle();
+    expect(calls).toEqual(['CA and serving']);
+    await fake.patch(RESOURCES.secrets, NS, NAME, { data: { 'ca.key': null } });
+    await settle();
+    expect(calls).toEqual(['CA and serving', 'CA']);
+    await advance(11 * MIN);
+    expect(calls).toEqual(['CA and serving', 'CA', 'serving']);
+    await fake.client.delete(RESOURCES.secrets, NS, NAME);
+    await settle();
+    expect(calls).toEqual(['CA and serving', 'CA', 'serving', 'CA and serving']);
+    expect(content().serving.checkIssued(content().ca)).toBe(true);
   });
 
   it('makes a new CA when ca.key is lost, keeping the old CA in the bundle and its certificate served through the overlap', async () => {

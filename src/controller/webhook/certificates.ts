@@ -18,6 +18,7 @@ import { describe } from '../../kube/errors.ts';
 import { Informer } from '../../kube/informer.ts';
 import type { Secret } from '../../kube/objects.ts';
 import * as certsInChild from '../../server/certs-process.ts';
+import type { PemKeyPair } from '../../server/certs-process.ts';
 import { Runner, whenSynced } from './runner.ts';
 
 export const DEFAULT_WEBHOOK_TLS_SECRET = 'regcred-operator-webhook-tls';
@@ -74,7 +75,7 @@ export interface WebhookCertificatesOptions {
   issuer?: CertificateIssuer;
 }
 
-export type CertificateIssuer = Pick<typeof certsInChild, 'generateCA' | 'generateServingCertificate'>;
+export type CertificateIssuer = Pick<typeof certsInChild, 'generateCA' | 'generateServingCertificate' | 'generateCAAndServingCertificate'>;
 
 export interface ServingPair {
   /** PEM: the serving certificate (and any chain). */
@@ -357,11 +358,23 @@ async function plan(existing: Secret | undefined, now: Date, options: PlanOption
   const usable = usableCA(caPem, caKey, t);
   let ca = usable.ok ? usable.cert : undefined;
   const previous: X509Certificate[] = parseCertificates(old[CA_BUNDLE_KEY] ?? '');
+  const servingOptions = (validForMs: number) => ({
+    commonName: options.dnsNames[0] ?? options.ipAddresses[0] ?? 'regcred-operator-webhook',
+    dnsNames: options.dnsNames,
+    ipAddresses: options.ipAddresses,
+    validForMs,
+    now,
+  });
+  // Made along with a CA when there is no Secret yet (so no serving certificate either).
+  let issuedWithCA: PemKeyPair | undefined;
   if (!ca || t >= renewAt(ca)) {
     reasons.push(!existing ? 'created' : ca ? 'CA rotated: a third of its life is left' : `new CA: ${usable.ok ? '' : usable.reason}`);
     const oldCA = parseCertificates(caPem ?? '')[0];
     if (oldCA) previous.unshift(oldCA);
-    const fresh = await options.issuer.generateCA({ commonName: `regcred-operator-webhook-ca@${Math.floor(t / 1000)}`, validForMs: options.caValidityMs, now });
+    const caOptions = { commonName: `regcred-operator-webhook-ca@${Math.floor(t / 1000)}`, validForMs: options.caValidityMs, now };
+    let fresh: PemKeyPair;
+    if (existing) fresh = await options.issuer.generateCA(caOptions);
+    else ({ ca: fresh, serving: issuedWithCA } = await options.issuer.generateCAAndServingCertificate(caOptions, servingOptions(Math.min(options.servingValidityMs, options.caValidityMs))));
     ca = new X509Certificate(fresh.cert);
     caPem = canonical(ca);
     caKey = fresh.key;
@@ -400,14 +413,7 @@ async function plan(existing: Secret | undefined, now: Date, options: PlanOption
   } else if (!serving.ok && existing) reasons.push(`serving certificate reissued: ${serving.reason}`);
   if (needsIssue) {
     const validForMs = Math.max(0, Math.min(options.servingValidityMs, ca.validToDate.getTime() - t));
-    const issued = await options.issuer.generateServingCertificate({
-      commonName: options.dnsNames[0] ?? options.ipAddresses[0] ?? 'regcred-operator-webhook',
-      dnsNames: options.dnsNames,
-      ipAddresses: options.ipAddresses,
-      validForMs,
-      now,
-      issuer: { cert: caPem, key: caKey! },
-    });
+    const issued = issuedWithCA ?? (await options.issuer.generateServingCertificate({ ...servingOptions(validForMs), issuer: { cert: caPem, key: caKey! } }));
     tlsCert = issued.cert;
     tlsKey = issued.key;
     servingCert = new X509Certificate(issued.cert);
