@@ -8,8 +8,9 @@
 //     per run the floor, then per build: fan-out, its ratio to that run's floor, its operator CPU,
 //     rotation, its ratio, its operator CPU, RSS 2 s and 30 s after rotation.
 //   node scripts/bench-ab.ts startup N RUNS name=DIR… (N namespaces and N unrelated 64 KiB Secrets)
-//     per run and build: start the operator with the credential in place; ready, converged, RSS and
-//     peak RSS 30 s after convergence.
+//     per run and build: start the operator with the credential in place, as a first install (no
+//     webhook certificate or configuration yet); ready, the webhook's configuration in place,
+//     converged, RSS and peak RSS 30 s after convergence.
 //   node scripts/bench-ab.ts floor N RUNS name=DIR…
 //     per run and build: the floor (scripts/bench/floor.ts) with that build's own KubeClient, for a
 //     change to the client the floor shares with the operator.
@@ -24,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BASE, createBlobs, createCredential, createNamespaces, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane } from './bench/cluster.ts';
+import { BASE, createBlobs, createCredential, createNamespaces, forgetWebhook, forgetWebhookCertificate, garbageCollectorKnowsCredentials, MANAGED, namespaceNames, resetCredential, SECRET_NAME, setSourcePassword, startControlPlane, webhookConfigured } from './bench/cluster.ts';
 import { measureFloor, since, type Metered } from './bench/floor.ts';
 import { Observer } from './bench/observer.ts';
 import { OperatorProcess, processCpuSeconds } from './bench/operator-process.ts';
@@ -178,12 +179,16 @@ async function startup(start: () => Promise<OperatorProcess>, namespaces: string
   observer.expectPassword('initial');
   await setSourcePassword(admin, 'initial');
   await createCredential(admin, 'bench-ab', BASE);
+  // A first install: the leader makes the webhook's certificates and publishes its configuration.
+  await forgetWebhook(admin);
   const op = await start();
-  const ready = (await op.waitReady(60_000)) - op.spawnedAt;
+  const [readyAt, configuredAt] = await Promise.all([op.waitReady(60_000), op.guard(webhookConfigured(admin, 60_000))]);
+  const ready = readyAt - op.spawnedAt;
+  const webhook = configuredAt - op.spawnedAt;
   const converged = (await op.guard(observer.waitConverged(namespaces, TIMEOUT_MS))).at - op.spawnedAt;
   await sleep(SETTLE_MS);
   const { rssMiB, hwmMiB, anonMiB, fileMiB } = op.memory();
-  const row = { readyS: round2(ready / 1000), convergedS: round2(converged / 1000), rssMiB: Math.round(rssMiB), anonMiB: Math.round(anonMiB), fileMiB: Math.round(fileMiB), peakMiB: Math.round(hwmMiB), heapUsedMiB: Math.round((await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20) };
+  const row = { readyS: round2(ready / 1000), webhookS: round2(webhook / 1000), convergedS: round2(converged / 1000), rssMiB: Math.round(rssMiB), anonMiB: Math.round(anonMiB), fileMiB: Math.round(fileMiB), peakMiB: Math.round(hwmMiB), heapUsedMiB: Math.round((await op.metricSum('nodejs_heap_size_used_bytes')) / 2 ** 20) };
   await op.stop();
   await resetCredential(admin, observer, 'bench-ab', namespaces, TIMEOUT_MS);
   return row;

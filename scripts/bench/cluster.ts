@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { SOURCE_LABEL, SOURCE_LABEL_VALUE } from '../../src/api/labels.ts';
 import { DEFAULT_WEBHOOK_TLS_SECRET } from '../../src/controller/webhook/certificates.ts';
+import { DEFAULT_WEBHOOK_CONFIGURATION } from '../../src/controller/webhook/configuration.ts';
 import { isNotFound, KubeClient, RESOURCES } from '../../src/kube/client.ts';
 import { ControlPlane, type ControlPlaneOptions } from '../../test/controlplane/controlplane.ts';
 import type { Observer } from './observer.ts';
@@ -64,6 +65,29 @@ export async function forgetWebhookCertificate(admin: KubeClient): Promise<void>
   await admin.delete(RESOURCES.secrets, CREDENTIALS_NAMESPACE, DEFAULT_WEBHOOK_TLS_SECRET).catch((err: unknown) => {
     if (!isNotFound(err)) throw err;
   });
+}
+
+/** Takes away the webhook's configuration too: the next start is a first install. */
+export async function forgetWebhook(admin: KubeClient): Promise<void> {
+  await forgetWebhookCertificate(admin);
+  await admin.delete(RESOURCES.mutatingWebhookConfigurations, undefined, DEFAULT_WEBHOOK_CONFIGURATION).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+}
+
+/** When (performance.now()) the webhook's configuration first exists, looked for every 20 ms. */
+export async function webhookConfigured(admin: KubeClient, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    try {
+      await admin.get(RESOURCES.mutatingWebhookConfigurations, undefined, DEFAULT_WEBHOOK_CONFIGURATION);
+      return performance.now();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    await sleep(20);
+  }
+  throw new Error(`no MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION} within ${timeoutMs} ms`);
 }
 
 export async function kubernetesVersion(admin: KubeClient): Promise<string> {

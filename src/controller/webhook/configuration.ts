@@ -117,6 +117,9 @@ export function ownedDifferences(desired: ReturnType<typeof desiredWebhookConfig
   return out;
 }
 
+/** The MutatingWebhookConfiguration's name unless --webhook-configuration-name says otherwise. */
+export const DEFAULT_WEBHOOK_CONFIGURATION = 'regcred-operator';
+
 export interface WebhookConfigurationOptions {
   name: string;
   clientConfig: WebhookClientConfig;
