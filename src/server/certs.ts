@@ -99,8 +99,7 @@ export async function generateCAAndServingCertificate(ca: CAOptions, serving: Se
  */
 export async function generateSelfSignedServingCertificate(options: ServingCertificateOptions): Promise<PemKeyPair> {
   const now = options.now ?? new Date();
-  const ca = await generateCA({ commonName: `${options.commonName}-ca@${Math.floor(now.getTime() / 1000)}`, validForMs: options.validForMs, now });
-  const leaf = await generateServingCertificate({ ...options, now, issuer: ca });
+  const { ca, serving: leaf } = await generateCAAndServingCertificate({ commonName: `${options.commonName}-ca@${Math.floor(now.getTime() / 1000)}`, validForMs: options.validForMs, now }, { ...options, now });
   return { cert: `${leaf.cert.trimEnd()}\n${ca.cert.trimEnd()}\n`, key: leaf.key };
 }
 

@@ -1,5 +1,8 @@
 // One pass at a time on a timer, for the leader's loops that keep an object true (the webhook's
 // TLS Secret, its configuration, the injection policies).
+import type { Informer } from '../../kube/informer.ts';
+import type { KubeObject } from '../../kube/objects.ts';
+
 /** setTimeout's limit (about 24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MIN_BACKOFF_MS = 1000;
@@ -82,12 +85,9 @@ export class Runner {
 }
 
 /** How long a pass waits for the caches it reads; then it fails and is retried with backoff. */
-export const SYNC_WAIT_MS = 30_000;
+const SYNC_WAIT_MS = 30_000;
 
-interface Syncable {
-  readonly hasSynced: boolean;
-  waitForSync(timeoutMs: number): Promise<void>;
-}
+type Syncable = Pick<Informer<KubeObject>, 'hasSynced' | 'waitForSync'>;
 
 /**
  * Waits for the first complete list of each informer, so a pass started with its watches goes on
